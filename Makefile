@@ -1,0 +1,31 @@
+# Two commands on a fresh machine:
+#   make demo   - set up (.venv, pinned CPU torch, the project) and run `embedstore demo`
+#   make test   - set up and run the whole test suite (what .ci/run calls)
+PY ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+STAMP = $(VENV)/.installed-$(shell cat pyproject.toml requirements-ci.txt 2>/dev/null | sha256sum | cut -c1-12)
+
+.PHONY: setup demo test lint bench clean
+
+$(STAMP): pyproject.toml requirements-ci.txt scripts/setup.sh
+	PY=$(PY) VENV=$(VENV) bash scripts/setup.sh
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/embedstore demo --out embedstore-demo
+
+test: setup
+	$(BIN)/ruff check .
+	OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: setup
+	$(BIN)/ruff check . && $(BIN)/ruff format --check embedstore indexers
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) embedstore-demo

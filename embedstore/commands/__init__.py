@@ -1,0 +1,1 @@
+"""Typer command groups, one file each: index, search, info, probe, project, frames."""

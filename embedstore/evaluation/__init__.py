@@ -1,0 +1,6 @@
+"""Evaluation: one module per task (pure metric functions), grouped splits and confidence intervals.
+
+- ``splits``     leakage-safe grouped k-fold (by piece, performer or recording) and inner validation splits
+- ``stats``      bootstrap confidence intervals, fold spread
+- ``retrieval``  MAP, MRR, mean rank of first relevant, P@k
+"""

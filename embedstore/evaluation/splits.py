@@ -1,0 +1,103 @@
+"""Leakage-safe splits.
+
+Every split is grouped: all items sharing a group value (piece by default; performer or recording on request) fall
+on the same side. Model selection uses inner splits of the training part only, never the test fold.
+
+Conventions: ``groups`` is an array of hashable labels, one per item; folds are returned as lists of
+``(train_idx, test_idx)`` integer arrays; everything is deterministic for a given ``seed``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from embedstore.errors import ConfigError
+
+
+def group_kfold(groups, *, n_splits: int = 5, seed: int = 0, stratify=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Grouped k-fold: no group appears in both train and test of a fold.
+
+    Parameters
+    ----------
+    groups : array-like, shape (n,)
+    n_splits : int
+        Reduced to the number of distinct groups when there are fewer (at least 2 are needed).
+    seed : int
+        Shuffles group order before the greedy balancing, so folds differ across seeds.
+    stratify : array-like, shape (n,), optional
+        Class labels: groups are dealt so that each fold's label histogram stays close to the overall one
+        (greedy, approximate).
+
+    Returns
+    -------
+    list of (train_idx, test_idx)
+    """
+    groups = np.asarray(groups)
+    uniq, inv = np.unique(groups.astype(str), return_inverse=True)
+    if len(uniq) < 2:
+        raise ConfigError(f"need at least 2 groups for a grouped split, got {len(uniq)}",
+                          hint="group by another column (piece_id, performer_code, recording_id)")
+    k = min(n_splits, len(uniq))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(uniq))
+    sizes = np.bincount(inv, minlength=len(uniq))
+    # big groups first, ties in random order
+    order = order[np.argsort(-sizes[order], kind="stable")]
+    fold_of = np.empty(len(uniq), dtype=int)
+    load = np.zeros(k)
+    if stratify is not None:
+        y = np.asarray(stratify).astype(str)
+        classes, yi = np.unique(y, return_inverse=True)
+        target = np.bincount(yi, minlength=len(classes)) / len(y)
+        hist = np.zeros((k, len(classes)))
+        for g in order:
+            gh = np.bincount(yi[inv == g], minlength=len(classes))
+            best, best_cost = 0, np.inf
+            for f in range(k):
+                h = hist[f] + gh
+                cost = np.abs(h / h.sum() - target).sum() + (load[f] + sizes[g]) / len(groups) * k
+                if cost < best_cost:
+                    best, best_cost = f, cost
+            fold_of[g] = best
+            hist[best] += gh
+            load[best] += sizes[g]
+    else:
+        for g in order:
+            f = int(np.argmin(load))
+            fold_of[g] = f
+            load[f] += sizes[g]
+    item_fold = fold_of[inv]
+    out = []
+    for f in range(k):
+        test = np.flatnonzero(item_fold == f)
+        train = np.flatnonzero(item_fold != f)
+        if len(test) and len(train):
+            out.append((train, test))
+    return out
+
+
+def inner_split(groups, *, val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """One grouped train/validation split of a *training* set (for early stopping / model selection).
+
+    Returns indices into ``groups``. With a single group, falls back to a random item split (flagged by the
+    caller if it matters).
+    """
+    groups = np.asarray(groups).astype(str)
+    uniq = np.unique(groups)
+    rng = np.random.default_rng(seed)
+    if len(uniq) < 2:
+        idx = rng.permutation(len(groups))
+        n_val = max(1, int(round(val_fraction * len(groups))))
+        return np.sort(idx[n_val:]), np.sort(idx[:n_val])
+    n_val = min(len(uniq) - 1, max(1, int(round(val_fraction * len(uniq)))))
+    val_groups = set(rng.choice(uniq, size=n_val, replace=False))
+    is_val = np.array([g in val_groups for g in groups])
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def check_disjoint(groups, train_idx, test_idx) -> None:
+    """Raise if a group appears on both sides (a leakage guard used by probes and tests)."""
+    groups = np.asarray(groups).astype(str)
+    both = set(groups[train_idx]) & set(groups[test_idx])
+    if both:
+        raise ConfigError(f"leakage: groups in both train and test: {sorted(both)[:5]}")

@@ -1,0 +1,119 @@
+"""CliRunner tests of the foundation commands: index, search, info, rejects, encoders, demo, --help."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from embedstore.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args):
+    res = runner.invoke(app, [str(a) for a in args])
+    return res
+
+
+@pytest.fixture(scope="module")
+def indexed(synth_collection, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    audio = tmp / "audio"
+    shutil.copytree(synth_collection.parent / "audio", audio)
+    from embedstore.synth import write_bad_files
+
+    bad = write_bad_files(audio)
+    store = tmp / "piano.lance"
+    res = _run("index", audio, "--store", store, "--encoder", "chroma", "--metadata", synth_collection,
+               "--window", 4, "--hop", 2, "--no-progress")
+    assert res.exit_code == 0, res.output
+    return store, audio, bad
+
+
+def test_index_reports_and_reruns_add_nothing(indexed, synth_collection):
+    store, audio, bad = indexed
+    res = _run("index", audio, "--store", store, "--encoder", "chroma", "--metadata", synth_collection,
+               "--window", 4, "--hop", 2, "--json")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert d["added"] == 0 and d["skipped"] == 9
+    assert {r["reason"] for r in d["rejected"]} == set(bad.values())
+
+
+def test_rejects_lists_every_bad_file(indexed):
+    store, audio, bad = indexed
+    res = _run("rejects", "--store", store, "--json")
+    assert res.exit_code == 0
+    rows = json.loads(res.output)
+    assert {r["file_name"]: r["reason"] for r in rows} == bad
+    table = _run("rejects", "--store", store)
+    assert "corrupt" in table.output
+
+
+def test_info_json(indexed):
+    store, _, _ = indexed
+    d = json.loads(_run("info", "--store", store, "--json").output)
+    assert d["recordings"] == 9 and d["rejects"] == len(indexed[2])
+    s = d["setups"][0]
+    assert s["encoder"] == "chroma" and s["window_s"] == 4 and s["hop_s"] == 2 and s["layers"] == 1
+    assert "piece_id" in d["metadata_columns"]
+    assert "chroma-w4-h2" in _run("info", "--store", store).output
+
+
+def test_search_json_by_file_and_id(indexed):
+    store, audio, _ = indexed
+    q = sorted(audio.glob("*.flac"))[0]
+    res = _run("search", "--store", store, "--query", q, "-k", "3", "--json")
+    assert res.exit_code == 0, res.output
+    hits = json.loads(res.output)
+    assert len(hits) == 3
+    assert {"recording_id", "path", "score", "start_s", "end_s", "piece_id"} <= set(hits[0])
+    rid = hits[0]["recording_id"]
+    res = _run("search", "--store", store, "--id", rid, "-k", "3", "--exclude-same-recording", "--json")
+    assert rid not in [h["recording_id"] for h in json.loads(res.output)]
+    res = _run("search", "--store", store, "--query", q, "--start", 2, "--end", 6, "--windows", "--json", "-k", 4)
+    hits = json.loads(res.output)
+    assert len(hits) == 4 and all(h["end_s"] - h["start_s"] == pytest.approx(4.0) for h in hits)
+    piece = hits[0]["piece_id"]
+    res = _run("search", "--store", store, "--query", q, "--where", f"piece_id = '{piece}'", "--json")
+    assert {h["piece_id"] for h in json.loads(res.output)} == {piece}
+    table = _run("search", "--store", store, "--query", q, "-k", 2)
+    assert table.exit_code == 0 and "score" in table.output
+
+
+def test_errors_are_one_line_with_hint(tmp_path, indexed):
+    res = _run("search", "--store", tmp_path / "nothing.lance", "--id", "x")
+    assert res.exit_code == 2
+    assert "error:" in res.output and "hint:" in res.output and "Traceback" not in res.output
+    res = _run("search", "--store", indexed[0], "--id", "x", "--where", "nope = 1")
+    assert res.exit_code == 2 and "error:" in res.output
+    res = _run("index", tmp_path, "--store", tmp_path / "s.lance", "--encoder", "no-such-encoder")
+    assert res.exit_code == 2 and "valid:" in res.output
+
+
+def test_encoders_lists_handcrafted_and_transformers(tmp_path):
+    res = _run("encoders", "--json")
+    assert res.exit_code == 0
+    names = {r["name"] for r in json.loads(res.output)}
+    assert {"chroma", "logmel", "mfcc", "bssl"} <= names
+    assert "mert-v1-95m" in names
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    res = _run("demo", "--out", tmp_path / "demo", "--pieces", 3, "--performers", 2)
+    assert res.exit_code == 0, res.output
+    assert "MAP" in res.output and (tmp_path / "demo" / "store.lance").is_dir()
+
+
+def test_help_is_fast_because_imports_are_lazy():
+    code = ("import sys, embedstore.cli; heavy = [m for m in ('torch', 'transformers', 'lancedb', 'faiss', "
+            "'pandas', 'sklearn') if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    res = _run("--help")
+    assert res.exit_code == 0 and "index" in res.output and "search" in res.output

@@ -1,0 +1,92 @@
+"""Retrieval over a store: same-piece neighbours, filters, passages, backends and the derived FAISS cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embedstore.errors import ConfigError, SearchError
+from embedstore.search import search
+
+
+def test_nearest_performances_are_the_same_piece(chroma_store):
+    recs = chroma_store.recordings()
+    hits_same = 0
+    for _, r in recs.iterrows():
+        res = search(chroma_store, recording_id=r["recording_id"], k=2, exclude_same_recording=True)
+        assert r["recording_id"] not in [h.recording_id for h in res.hits]
+        hits_same += sum(h.metadata["piece_id"] == r["piece_id"] for h in res.hits)
+    # 2 other performances per piece: most top-2 neighbours should be them
+    assert hits_same / (2 * len(recs)) >= 0.8
+
+
+def test_self_query_ranks_itself_first_and_has_a_passage(chroma_store):
+    r = chroma_store.recordings().iloc[0]
+    res = search(chroma_store, query_path=r["path"], k=3)
+    assert res.hits[0].recording_id == r["recording_id"]
+    assert res.hits[0].score == pytest.approx(1.0, abs=1e-4)
+    for h in res.hits:
+        assert 0 <= h.start_s < h.end_s <= h.metadata["duration_s"] + 4.0
+
+
+def test_where_filter_is_respected(chroma_store):
+    recs = chroma_store.recordings()
+    perf = sorted(recs["performer_code"].unique())[0]
+    r = recs.iloc[0]
+    res = search(chroma_store, recording_id=r["recording_id"], k=20, where=f"performer_code != '{perf}'")
+    assert res.hits and all(h.metadata["performer_code"] != perf for h in res.hits)
+    assert len(res.hits) == (recs["performer_code"] != perf).sum()
+
+
+def test_passage_query_returns_windows_of_other_performances(chroma_store):
+    r = chroma_store.recordings().iloc[0]
+    res = search(chroma_store, recording_id=r["recording_id"], start_s=2, end_s=6, k=3, exclude_same_recording=True)
+    assert len({h.recording_id for h in res.hits}) == len(res.hits) == 3
+    res_w = search(chroma_store, recording_id=r["recording_id"], start_s=2, end_s=6, k=6, windows=True)
+    assert len(res_w.hits) == 6
+    scores = [h.score for h in res_w.hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize("backend", ["exact", "faiss-hnsw", "lance"])
+def test_backends_agree_with_exact(chroma_store, backend):
+    r = chroma_store.recordings().iloc[1]
+    ref = search(chroma_store, recording_id=r["recording_id"], k=5, backend="exact")
+    got = search(chroma_store, recording_id=r["recording_id"], k=5, backend=backend)
+    assert [h.recording_id for h in got.hits] == [h.recording_id for h in ref.hits]
+    np.testing.assert_allclose([h.score for h in got.hits], [h.score for h in ref.hits], atol=1e-4)
+
+
+def test_faiss_cache_is_rebuilt_when_stale_or_corrupt(chroma_store, synth_collection, tmp_path):
+    import shutil
+
+    from embedstore.pipeline import index_paths
+    from embedstore.search import index_dir
+    from embedstore.store import Store
+
+    st = Store(tmp_path / "copy.lance")
+    audio = sorted((synth_collection.parent / "audio").glob("*.flac"))
+    index_paths(audio[:5], st, "chroma", window_s=4, hop_s=2)
+    q = st.recordings().iloc[0]["recording_id"]
+    res = search(st, recording_id=q, k=3, backend="faiss-hnsw")
+    assert "built" in res.backend
+    assert "loaded" in search(st, recording_id=q, k=3, backend="faiss-hnsw").backend
+    index_paths(audio[5:], st, "chroma", window_s=4, hop_s=2)  # the table changed: cache is stale
+    res = search(st, recording_id=q, k=20, backend="faiss-hnsw")
+    assert "rebuilt" in res.backend and len(res.hits) == len(audio)
+    d = index_dir(st, st.find_space(level="recording"))
+    for f in d.iterdir():
+        if f.suffix not in (".json",):
+            f.write_bytes(f.read_bytes()[: max(1, f.stat().st_size // 2)])
+    res = search(st, recording_id=q, k=20, backend="faiss-hnsw")
+    assert "rebuilt" in res.backend and len(res.hits) == len(audio)
+    shutil.rmtree(d)
+
+
+def test_bad_queries_are_clear_errors(chroma_store, tmp_path):
+    with pytest.raises(ConfigError, match="exactly one query"):
+        search(chroma_store, k=3)
+    with pytest.raises(SearchError, match="not found"):
+        search(chroma_store, query_path=tmp_path / "missing.flac")
+    with pytest.raises(ConfigError, match="valid values"):
+        search(chroma_store, recording_id=chroma_store.recordings().iloc[0]["recording_id"], backend="annoy")
