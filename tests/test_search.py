@@ -90,3 +90,19 @@ def test_bad_queries_are_clear_errors(chroma_store, tmp_path):
         search(chroma_store, query_path=tmp_path / "missing.flac")
     with pytest.raises(ConfigError, match="valid values"):
         search(chroma_store, recording_id=chroma_store.recordings().iloc[0]["recording_id"], backend="annoy")
+
+
+def test_interpretation_mode_restricts_to_the_piece_unless_any_piece(chroma_store):
+    recs = chroma_store.recordings()
+    r = recs.iloc[0]
+    res = search(chroma_store, recording_id=r["recording_id"], k=10, mode="interpretation",
+                 exclude_same_recording=True)
+    assert len(res.hits) == 2 and {h.metadata["piece_id"] for h in res.hits} == {r["piece_id"]}
+    wide = search(chroma_store, recording_id=r["recording_id"], k=10, mode="interpretation", any_piece=True,
+                  exclude_same_recording=True)
+    assert len(wide.hits) == len(recs) - 1
+    assert len({h.metadata["piece_id"] for h in wide.hits}) == 3
+    # a passage query works in interpretation mode too
+    p = search(chroma_store, recording_id=r["recording_id"], start_s=2, end_s=6, k=5, mode="interpretation",
+               exclude_same_recording=True)
+    assert p.hits and all(h.metadata["piece_id"] == r["piece_id"] for h in p.hits)
