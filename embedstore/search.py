@@ -336,11 +336,21 @@ def _query_vector(st: Store, space: Space, win_space: Space, *, q_rid, query_pat
         raise SearchError(f"cannot read the query audio ({path})", hint="the file moved? give it with --query")
     from embedstore.pipeline import embed_file
 
-    qe = embed_file(path, store=st, setup_key=space.setup_key, start_s=start_s, end_s=end_s)
+    # a projected space: embed with its source setup, then apply the stored projection head
+    proj, setup = None, space.setup_key
+    if space.provenance.get("kind") == "projection":
+        from embedstore.projections.persist import projection_for_space
+
+        proj, setup = projection_for_space(space), space.provenance["source_setup_key"]
+    qe = embed_file(path, store=st, setup_key=setup, start_s=start_s, end_s=end_s)
     if passage or space.level == "window":
         w = qe.weights / max(qe.weights.sum(), 1e-9)
-        return (qe.window_vectors[space.layer] * w[:, None]).sum(axis=0)
-    return qe.pooled(pooling)[space.layer]
+        v = (qe.window_vectors[space.layer] * w[:, None]).sum(axis=0)
+    else:
+        v = qe.pooled(pooling)[space.layer]
+    if proj is not None:
+        v = np.asarray(proj.transform(v[None].astype(np.float32)), np.float32)[0]
+    return v
 
 
 def _hits_from_keys(es: EmbeddingSet, scores: np.ndarray, keys: np.ndarray) -> list[Hit]:

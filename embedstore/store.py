@@ -457,6 +457,18 @@ class Store:
             hint="the store holds: " + ", ".join(have[:12]) + (" ..." if len(have) > 12 else ""),
         )
 
+    def drop_space(self, space: Space | str) -> None:
+        """Remove a space: its vectors table, its row in ``spaces`` and its cached search indexes."""
+        import shutil
+
+        sp = self.space(space) if isinstance(space, str) else space
+        if self.has_table(sp.table_name):
+            self.db.drop_table(sp.table_name)
+        self._tables.pop(sp.table_name, None)
+        self._delete("spaces", sql_in("space_id", [sp.space_id]))
+        if "://" not in self.uri:
+            shutil.rmtree(Path(self.uri) / "_indexes" / sp.space_id, ignore_errors=True)
+
     def space(self, space_id: str) -> Space:
         for s in self.spaces():
             if s.space_id == space_id:

@@ -45,6 +45,20 @@ def precision_at_k(relevance, k: int) -> float:
     return float(r.sum() / k)
 
 
+def chance_average_precision(n_candidates: int, n_relevant: int) -> float:
+    """Expected AP of a uniformly random ranking of ``n_candidates`` items, ``n_relevant`` of them relevant.
+
+    E[AP] = (H_N + (N - H_N) (R - 1) / (N - 1)) / N, with H_N the N-th harmonic number (exact; R/N understates it).
+    """
+    n, r = int(n_candidates), int(n_relevant)
+    if n <= 0 or r <= 0:
+        return float("nan")
+    h = float(np.sum(1.0 / np.arange(1, n + 1)))
+    if n == 1:
+        return 1.0
+    return (h + (n - h) * (r - 1) / (n - 1)) / n
+
+
 def rankings_from_similarity(sim: np.ndarray, *, exclude_self: bool = True) -> np.ndarray:
     """Order of items for each query (rows) by decreasing similarity, the query itself removed.
 
@@ -79,8 +93,8 @@ def evaluate_rankings(order: np.ndarray, labels, *, candidates_mask: np.ndarray 
 
     Returns
     -------
-    dict with "per_query" (list of dicts) and "mean" (MAP, MRR, MR1, P@k) and "chance" (expected AP / P@k of a
-    random ranking: relevant share of candidates).
+    dict with "per_query" (list of dicts) and "mean" (MAP, MRR, MR1, P@k) and "chance" (expected AP and P@k of a
+    uniformly random ranking, see :func:`chance_average_precision`).
     """
     labels = np.asarray(labels).astype(str)
     per = []
@@ -94,7 +108,8 @@ def evaluate_rankings(order: np.ndarray, labels, *, candidates_mask: np.ndarray 
                "ap": average_precision(rel) if n_rel else float("nan"),
                "rr": reciprocal_rank(rel) if n_rel else float("nan"),
                "first_rank": first_relevant_rank(rel) if n_rel else float("nan"),
-               "chance_ap": (n_rel / len(items)) if len(items) else float("nan")}
+               "chance_ap": chance_average_precision(len(items), n_rel) if len(items) else float("nan"),
+               "chance_p": (n_rel / len(items)) if len(items) else float("nan")}
         for k in ks:
             row[f"p@{k}"] = precision_at_k(rel, k) if n_rel else float("nan")
         per.append(row)
@@ -107,5 +122,5 @@ def evaluate_rankings(order: np.ndarray, labels, *, candidates_mask: np.ndarray 
     mean = {"map": m("ap"), "mrr": m("rr"), "mr1": m("first_rank"),
             **{f"p@{k}": m(f"p@{k}") for k in ks},
             "n_queries": int(sum(np.isfinite(r["ap"]) for r in per))}
-    chance = {"map": m("chance_ap"), **{f"p@{k}": m("chance_ap") for k in ks}}
+    chance = {"map": m("chance_ap"), **{f"p@{k}": m("chance_p") for k in ks}}
     return {"per_query": per, "mean": mean, "chance": chance}
