@@ -113,3 +113,15 @@ def test_partial_rows_without_marker_are_cleaned(tmp_path):
 def test_missing_store_is_a_clear_error(tmp_path):
     with pytest.raises(StoreError, match="no store"):
         Store(tmp_path / "nope.lance", create=False)
+
+
+def test_stratified_group_kfold_never_drops_a_fold():
+    from embedstore.evaluation.splits import check_disjoint, group_kfold
+
+    groups = np.repeat(np.arange(500), 2)
+    y = np.repeat(np.arange(500) % 9, 2)
+    folds = group_kfold(groups, n_splits=5, stratify=y)
+    assert len(folds) == 5
+    for tr, te in folds:
+        check_disjoint(groups, tr, te)
+    assert sorted(np.concatenate([te for _, te in folds]).tolist()) == list(range(1000))

@@ -46,21 +46,21 @@ def group_kfold(groups, *, n_splits: int = 5, seed: int = 0, stratify=None) -> l
     fold_of = np.empty(len(uniq), dtype=int)
     load = np.zeros(k)
     if stratify is not None:
+        # deal groups class by class (majority class of the group), each to the fold holding the fewest items of
+        # that class, ties to the least loaded fold: folds get similar class mixes and similar sizes
         y = np.asarray(stratify).astype(str)
         classes, yi = np.unique(y, return_inverse=True)
-        target = np.bincount(yi, minlength=len(classes)) / len(y)
-        hist = np.zeros((k, len(classes)))
-        for g in order:
-            gh = np.bincount(yi[inv == g], minlength=len(classes))
-            best, best_cost = 0, np.inf
-            for f in range(k):
-                h = hist[f] + gh
-                cost = np.abs(h / h.sum() - target).sum() + (load[f] + sizes[g]) / len(groups) * k
-                if cost < best_cost:
-                    best, best_cost = f, cost
-            fold_of[g] = best
-            hist[best] += gh
-            load[best] += sizes[g]
+        majority = np.array([np.bincount(yi[inv == g], minlength=len(classes)).argmax() for g in range(len(uniq))])
+        order = order[np.lexsort((np.arange(len(order)), majority[order]))]
+        per_class = np.zeros((k, len(classes)))
+        for gi, g in enumerate(order):
+            empty = np.flatnonzero(load == 0)
+            cand = empty if len(order) - gi <= len(empty) else np.arange(k)
+            c = majority[g]
+            f = cand[np.lexsort((load[cand], per_class[cand, c]))[0]]
+            fold_of[g] = f
+            per_class[f, c] += sizes[g]
+            load[f] += sizes[g]
     else:
         for g in order:
             f = int(np.argmin(load))
