@@ -49,7 +49,11 @@ def machine() -> str:
 
     mem = ""
     try:
-        kb = int(next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")).split()[1])
+        kb = int(
+            next(
+                ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")
+            ).split()[1]
+        )
         mem = f", {kb / 2**20:.0f} GiB RAM"
     except (OSError, StopIteration):
         pass
@@ -87,13 +91,25 @@ def run(encoders, settings, q_start=10.0, q_end=20.0):
     root = data / "asap-dev"
     man = pd.read_csv(root / "manifest.csv")
     dbs = {r.clip_id: np.array(json.loads(r.downbeats)) for r in man.itertuples()}
-    out = {"machine": machine(), "query_passage_s": [q_start, q_end], "recording_level": [], "passage_level": []}
+    out = {
+        "machine": machine(),
+        "query_passage_s": [q_start, q_end],
+        "recording_level": [],
+        "passage_level": [],
+    }
     for enc in encoders:
-        for (w, h) in settings:
+        for w, h in settings:
             st = Store(cache_dir() / "bench" / f"asap-{enc}.lance")
             t0 = time.perf_counter()
-            rep = index_paths(root / "audio", st, enc, metadata=root / "manifest.csv", window_s=w, hop_s=h,
-                              poolings=("mean",))
+            rep = index_paths(
+                root / "audio",
+                st,
+                enc,
+                metadata=root / "manifest.csv",
+                window_s=w,
+                hop_s=h,
+                poolings=("mean",),
+            )
             t_index = time.perf_counter() - t0
             key = rep.setup_key
             recs = st.recordings()
@@ -108,21 +124,42 @@ def run(encoders, settings, q_start=10.0, q_end=20.0):
                 order = np.argsort(-sim, axis=1)[:, :-1]
                 ev = evaluate_rankings(order, es.metadata["piece_id"].to_numpy())
                 # the same through the public search API for a sample of queries (sanity)
-                res = search(st, recording_id=str(es.recording_ids[0]), encoder=key, k=3, exclude_same_recording=True)
+                res = search(
+                    st, recording_id=str(es.recording_ids[0]), encoder=key, k=3, exclude_same_recording=True
+                )
                 assert res.hits[0].recording_id == str(es.recording_ids[order[0, 0]])
-                out["recording_level"].append({"encoder": enc, "window_s": w, "hop_s": h, "map": ev["mean"]["map"],
-                                               "p@1": ev["mean"]["p@1"], "mrr": ev["mean"]["mrr"],
-                                               "chance_map": ev["chance"]["map"], "n_queries": ev["mean"]["n_queries"],
-                                               "index_s": round(t_index, 2)})
-                print(f"{enc:8s} recording-level MAP {ev['mean']['map']:.3f} (chance {ev['chance']['map']:.3f}), "
-                      f"P@1 {ev['mean']['p@1']:.3f}")
+                out["recording_level"].append(
+                    {
+                        "encoder": enc,
+                        "window_s": w,
+                        "hop_s": h,
+                        "map": ev["mean"]["map"],
+                        "p@1": ev["mean"]["p@1"],
+                        "mrr": ev["mean"]["mrr"],
+                        "chance_map": ev["chance"]["map"],
+                        "n_queries": ev["mean"]["n_queries"],
+                        "index_s": round(t_index, 2),
+                    }
+                )
+                print(
+                    f"{enc:8s} recording-level MAP {ev['mean']['map']:.3f} (chance {ev['chance']['map']:.3f}), "
+                    f"P@1 {ev['mean']['p@1']:.3f}"
+                )
             # 2. passage level
             n_ok = n_pairs = n_skip = 0
             t0 = time.perf_counter()
             for r in man.itertuples():
                 q = by_clip[r.clip_id]
-                res = search(st, recording_id=q.recording_id, encoder=key, start_s=q_start, end_s=q_end, k=10,
-                             where=f"piece_id = '{r.piece_id}'", exclude_same_recording=True)
+                res = search(
+                    st,
+                    recording_id=q.recording_id,
+                    encoder=key,
+                    start_s=q_start,
+                    end_s=q_end,
+                    k=10,
+                    where=f"piece_id = '{r.piece_id}'",
+                    exclude_same_recording=True,
+                )
                 b0, b1 = bar_position(q_start, dbs[r.clip_id]), bar_position(q_end, dbs[r.clip_id])
                 for hit in res.hits:
                     other = hit.metadata["clip_id"]
@@ -133,29 +170,55 @@ def run(encoders, settings, q_start=10.0, q_end=20.0):
                     n_pairs += 1
                     n_ok += window_correct(hit.start_s, hit.end_s, ts, te)
             share = n_ok / max(n_pairs, 1)
-            out["passage_level"].append({"encoder": enc, "window_s": w, "hop_s": h, "correct_share": share,
-                                         "pairs": n_pairs, "skipped_pairs": n_skip,
-                                         "search_s": round(time.perf_counter() - t0, 2)})
-            print(f"{enc:8s} window {w:g}/{h:g}: passage windows correct {share:.3f} ({n_ok}/{n_pairs}, "
-                  f"{n_skip} skipped)")
+            out["passage_level"].append(
+                {
+                    "encoder": enc,
+                    "window_s": w,
+                    "hop_s": h,
+                    "correct_share": share,
+                    "pairs": n_pairs,
+                    "skipped_pairs": n_skip,
+                    "search_s": round(time.perf_counter() - t0, 2),
+                }
+            )
+            print(
+                f"{enc:8s} window {w:g}/{h:g}: passage windows correct {share:.3f} ({n_ok}/{n_pairs}, "
+                f"{n_skip} skipped)"
+            )
     return out
 
 
 def write(out):
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "asap_retrieval.json").write_text(json.dumps(out, indent=2))
-    lines = ["# asap-dev retrieval", "", f"Machine: {out['machine']}", "",
-             "## Same-piece retrieval (120 queries, recording level, mean pooling, cosine)", "",
-             "| encoder | window/hop (s) | MAP | P@1 | MRR | chance MAP |", "|---|---|---|---|---|---|"]
+    lines = [
+        "# asap-dev retrieval",
+        "",
+        f"Machine: {out['machine']}",
+        "",
+        "## Same-piece retrieval (120 queries, recording level, mean pooling, cosine)",
+        "",
+        "| encoder | window/hop (s) | MAP | P@1 | MRR | chance MAP |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in out["recording_level"]:
-        lines.append(f"| {r['encoder']} | {r['window_s']:g}/{r['hop_s']:g} | {r['map']:.3f} | {r['p@1']:.3f} | "
-                     f"{r['mrr']:.3f} | {r['chance_map']:.3f} |")
-    lines += ["", f"## Passage retrieval (query seconds {out['query_passage_s'][0]:g}-{out['query_passage_s'][1]:g}, "
-              "best window in each other performance of the piece)", "",
-              "| encoder | window/hop (s) | correct windows | pairs | skipped |", "|---|---|---|---|---|"]
+        lines.append(
+            f"| {r['encoder']} | {r['window_s']:g}/{r['hop_s']:g} | {r['map']:.3f} | {r['p@1']:.3f} | "
+            f"{r['mrr']:.3f} | {r['chance_map']:.3f} |"
+        )
+    lines += [
+        "",
+        f"## Passage retrieval (query seconds {out['query_passage_s'][0]:g}-{out['query_passage_s'][1]:g}, "
+        "best window in each other performance of the piece)",
+        "",
+        "| encoder | window/hop (s) | correct windows | pairs | skipped |",
+        "|---|---|---|---|---|",
+    ]
     for r in out["passage_level"]:
-        lines.append(f"| {r['encoder']} | {r['window_s']:g}/{r['hop_s']:g} | {r['correct_share']:.3f} | {r['pairs']} | "
-                     f"{r['skipped_pairs']} |")
+        lines.append(
+            f"| {r['encoder']} | {r['window_s']:g}/{r['hop_s']:g} | {r['correct_share']:.3f} | {r['pairs']} | "
+            f"{r['skipped_pairs']} |"
+        )
     (RESULTS / "asap_retrieval.md").write_text("\n".join(lines) + "\n")
 
 

@@ -45,8 +45,15 @@ def mert_shaped(tmp: Path) -> str:
     from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
 
     torch.manual_seed(0)
-    cfg = HubertConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
-                       feat_extract_norm="group", conv_bias=False, do_stable_layer_norm=False)
+    cfg = HubertConfig(
+        hidden_size=768,
+        num_hidden_layers=12,
+        num_attention_heads=12,
+        intermediate_size=3072,
+        feat_extract_norm="group",
+        conv_bias=False,
+        do_stable_layer_norm=False,
+    )
     d = tmp / "mert-95m-shaped"
     HubertModel(cfg).save_pretrained(d)
     Wav2Vec2FeatureExtractor(sampling_rate=24000, do_normalize=True).save_pretrained(d)
@@ -76,7 +83,7 @@ def bench_one(name: str, enc, files: list[Path], tmp: Path, window_s=10.0, hop_s
     enc.embed(allw[:2])  # warm-up
     t0 = time.perf_counter()
     for i in range(0, len(allw), 32):
-        enc.embed(allw[i:i + 32])
+        enc.embed(allw[i : i + 32])
     bare = time.perf_counter() - t0
 
     # pipeline
@@ -96,16 +103,33 @@ def bench_one(name: str, enc, files: list[Path], tmp: Path, window_s=10.0, hop_s
         a = load_audio(f, sample_rate=enc.sample_rate)
         w, starts = frame_windows(a.samples, a.sample_rate, window_s=window_s, hop_s=hop_s)
         h = content_hash(f)
-        d = Decoded(path=str(f), content_hash=h, samples=a.samples, sample_rate=a.sample_rate,
-                    source_sample_rate=a.sample_rate, channels=1, windows=w, starts_s=starts,
-                    weights=np.ones(len(w), np.float32))
+        d = Decoded(
+            path=str(f),
+            content_hash=h,
+            samples=a.samples,
+            sample_rate=a.sample_rate,
+            source_sample_rate=a.sample_rate,
+            channels=1,
+            windows=w,
+            starts_s=starts,
+            weights=np.ones(len(w), np.float32),
+        )
         st2.write_encoded(spaces, encode_batch([d], enc, batch_windows=len(w)))
         assert recording_id_from_hash(h)
     naive = time.perf_counter() - t0
-    return {"encoder": name, "files": len(files), "windows": int(len(allw)), "audio_s": round(audio_s, 1),
-            "bare_s": round(bare, 3), "pipeline_s": round(pipe, 3), "naive_s": round(naive, 3),
-            "pipeline_vs_bare": round(bare / pipe, 3), "pipeline_vs_naive": round(naive / pipe, 2),
-            "pipeline_realtime_x": round(audio_s / pipe, 1), "stage_timings_s": rep.as_dict()["timings_s"]}
+    return {
+        "encoder": name,
+        "files": len(files),
+        "windows": int(len(allw)),
+        "audio_s": round(audio_s, 1),
+        "bare_s": round(bare, 3),
+        "pipeline_s": round(pipe, 3),
+        "naive_s": round(naive, 3),
+        "pipeline_vs_bare": round(bare / pipe, 3),
+        "pipeline_vs_naive": round(naive / pipe, 2),
+        "pipeline_realtime_x": round(audio_s / pipe, 1),
+        "stage_timings_s": rep.as_dict()["timings_s"],
+    }
 
 
 def main():
@@ -140,13 +164,21 @@ def main():
     out = {"machine": machine(), "torch_threads": 2, "rows": rows}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "index.json").write_text(json.dumps(out, indent=2))
-    lines = ["# Indexing throughput", "", f"Machine: {out['machine']}; torch threads 2; window 10 s, hop 5 s.", "",
-             "| encoder | files | audio (s) | bare encoder (s) | pipeline (s) | naive loop (s) | pipeline/bare | "
-             "pipeline vs naive | realtime x |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Indexing throughput",
+        "",
+        f"Machine: {out['machine']}; torch threads 2; window 10 s, hop 5 s.",
+        "",
+        "| encoder | files | audio (s) | bare encoder (s) | pipeline (s) | naive loop (s) | pipeline/bare | "
+        "pipeline vs naive | realtime x |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['encoder']} | {r['files']} | {r['audio_s']} | {r['bare_s']} | {r['pipeline_s']} | "
-                     f"{r['naive_s']} | {r['pipeline_vs_bare']} | {r['pipeline_vs_naive']}x | "
-                     f"{r['pipeline_realtime_x']} |")
+        lines.append(
+            f"| {r['encoder']} | {r['files']} | {r['audio_s']} | {r['bare_s']} | {r['pipeline_s']} | "
+            f"{r['naive_s']} | {r['pipeline_vs_bare']} | {r['pipeline_vs_naive']}x | "
+            f"{r['pipeline_realtime_x']} |"
+        )
     (RESULTS / "index.md").write_text("\n".join(lines) + "\n")
 
 
