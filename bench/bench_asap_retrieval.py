@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -36,28 +35,7 @@ from embedstore.store import Store
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-
-    mem = ""
-    try:
-        kb = int(
-            next(
-                ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")
-            ).split()[1]
-        )
-        mem = f", {kb / 2**20:.0f} GiB RAM"
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}"
+from embedstore.utils import machine_description as machine  # noqa: E402
 
 
 def bar_position(t: float, downbeats: np.ndarray) -> float:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -58,16 +57,7 @@ CONVINCING = "Interpretation_Unsatisfactory/doubtful_Convincing"  # the closest 
 SOFT_LOUD = "Timbre_Soft_Loud"  # an acoustic rating: a sanity check that the ranking probe learns when it can
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+from embedstore.utils import machine_description as machine  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------- speed

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -59,16 +58,7 @@ COMPOSERS_A = (
 )  # 15 pieces; the other 5 composers hold 15 too
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+from embedstore.utils import machine_description as machine  # noqa: E402
 
 
 def open_indexed(data: Path, name: str, encoder: str) -> tuple[Store, str, float]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from embedstore import __version__
 from embedstore.errors import ConfigError, ProvenanceError
+from embedstore.utils import jsonable
 
 FORMAT = "embedstore-probe"
 FORMAT_VERSION = 1
@@ -230,18 +231,7 @@ class Probe:
         return cls(cfg, load_file(str(w_path)))
 
 
-def _jsonable(o):
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, float) and not np.isfinite(o):
-        return None
-    return o
+_jsonable = jsonable
 
 
 # ---------------------------------------------------------------------------------------------- using a probe

@@ -30,6 +30,7 @@ import numpy as np
 
 from embedstore import __version__
 from embedstore.errors import ConfigError, ProvenanceError, StoreError
+from embedstore.utils import jsonable
 
 if TYPE_CHECKING:  # pragma: no cover
     from embedstore.projections.heads import ProjectionHead
@@ -167,18 +168,7 @@ def weights_sha256(path: str | Path) -> str:
     return hashlib.sha256((Path(path) / WEIGHTS_NAME).read_bytes()).hexdigest()
 
 
-def _jsonable(o):
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, float) and not np.isfinite(o):
-        return None
-    return o
+_jsonable = jsonable
 
 
 # ---------------------------------------------------------------------- projected tables
