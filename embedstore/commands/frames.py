@@ -1,0 +1,166 @@
+"""`embedstore train-frames` and `embedstore frames`: frame-level dynamics, change points, beats and downbeats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from embedstore.commands._common import console, err_console, handle_errors, print_json
+
+
+@handle_errors
+def train_frames(
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            "-d",
+            help="Manifest (CSV/JSON with audio, beats, downbeats, midi/notes, t0) or a store directory.",
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (config.json + model.safetensors).")
+    ],
+    encoder: Annotated[
+        str, typer.Option("--encoder", "-e", help="Frame features: bssl, logmel, ... or hf:/path.")
+    ] = "bssl",
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", "-m", help="msn-mmoe (multi-task CNN + MMoE) or linear (per-task frame probe)."
+        ),
+    ] = "msn-mmoe",
+    layer: Annotated[int, typer.Option(help="Encoder layer (negative counts from the last).")] = -1,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on an inner split).")] = 60,
+    lr: Annotated[
+        float | None, typer.Option(help="AdamW learning rate (default 3e-4 msn-mmoe, 3e-3 linear).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Segments per batch.")] = 4,
+    segment: Annotated[float, typer.Option(help="Training segment length, seconds.")] = 60.0,
+    hop: Annotated[float, typer.Option(help="Hop between training segments, seconds.")] = 30.0,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience, epochs.")] = 6,
+    where: Annotated[str | None, typer.Option(help="SQL filter on the store's recordings.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N recordings.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache/--no-cache", help="Memoise frame features in the user cache (never in the repository)."
+        ),
+    ] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the training report as JSON.")] = False,
+) -> None:
+    """Train a frame model (dynamics levels, change points, beats, downbeats) and save it to --out."""
+    from embedstore.errors import check_choice
+    from embedstore.frames.features import FrameFeaturizer
+    from embedstore.frames.models import MODEL_KINDS, count_parameters
+    from embedstore.frames.persist import save_frame_model
+    from embedstore.frames.train import TrainConfig, load_items, split_train_val, train_frame_model
+
+    check_choice("model", model, MODEL_KINDS)
+    cfg = TrainConfig(
+        model=model,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        segment_s=segment,
+        hop_s=hop,
+        patience=patience,
+        seed=seed,
+    )
+    fz = FrameFeaturizer(encoder=encoder, layer=layer)
+    err = err_console()
+    if not json_out:
+        err.print(f"computing {encoder} frame features of {data} ...")
+    items = load_items(data, fz, where=where, limit=limit, cache=cache)
+    train, val = split_train_val(items, val_fraction=cfg.val_fraction, seed=seed)
+    if len(items) < 2:
+        train, val = items, []
+    log = None if json_out else (lambda s: err.print(s, markup=False))
+    res = train_frame_model(train, config=cfg, val_items=val or None, log=log)
+    report = {
+        "out": str(out),
+        "model": model,
+        "encoder": encoder,
+        "n_parameters": count_parameters(res.model),
+        "n_recordings": len(items),
+        "n_train": len(train),
+        "n_val": len(val),
+        "best_epoch": res.best_epoch,
+        "epochs_run": len(res.history),
+        "thresholds": res.thresholds,
+        "seconds": round(res.seconds, 1),
+    }
+    save_frame_model(
+        out,
+        res.model,
+        fz,
+        thresholds=res.thresholds,
+        beat_method=cfg.beat_method,
+        training={
+            "config": cfg.as_dict(),
+            "data": str(data),
+            "history": res.history,
+            "class_weights": res.class_weights,
+            "pos_weights": res.pos_weights,
+            **{k: report[k] for k in ("n_recordings", "n_train", "n_val", "best_epoch")},
+        },
+    )
+    if json_out:
+        print_json(report)
+    else:
+        console().print(
+            f"saved [bold]{model}[/] ({report['n_parameters']:,} parameters, {encoder} features) to "
+            f"{out}; best epoch {res.best_epoch}/{len(res.history)}, {report['seconds']} s"
+        )
+
+
+@handle_errors
+def frames(
+    audio: Annotated[Path, typer.Argument(help="Audio file to analyse.")],
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="Folder written by `embedstore train-frames`.")
+    ],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON.")] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Write a PNG of loudness, dynamics levels, beats and downbeats."),
+    ] = None,
+    curve_rate: Annotated[
+        float, typer.Option(help="Points per second of the dynamics curve in the output.")
+    ] = 10.0,
+) -> None:
+    """Dynamics curve (pp..ff, derived from MIDI velocities), change points, beats and downbeats of a take."""
+    from embedstore.audio import load_audio
+    from embedstore.frames.persist import load_frame_model
+    from embedstore.frames.predict import analyze_samples
+
+    saved = load_frame_model(model)
+    a = load_audio(audio, sample_rate=saved.featurizer.sample_rate)
+    res = analyze_samples(saved, a.samples, a.sample_rate, path=str(audio))
+    if plot is not None:
+        from embedstore.frames.plot import plot_analysis
+
+        plot_analysis(res, a.samples, a.sample_rate, plot)
+    d = res.as_dict(curve_rate=curve_rate)
+    if plot is not None:
+        d["plot"] = str(plot)
+    if json_out:
+        print_json(d)
+        return
+    c = console()
+    c.print(
+        f"[bold]{audio.name}[/]: {d['duration_s']:.1f} s, {len(d['beats'])} beats, "
+        f"{len(d['downbeats'])} downbeats, {len(d['change_points'])} dynamics changes"
+    )
+    for seg in d["segments"]:
+        c.print(f"  {seg['start']:7.2f}-{seg['end']:7.2f} s  {seg['level']}")
+    if plot is not None:
+        c.print(f"plot: {plot}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train-frames")(train_frames)
+    app.command("frames")(frames)

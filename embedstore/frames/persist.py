@@ -1,0 +1,158 @@
+"""Saving and loading frame models: ``config.json`` + ``model.safetensors`` (no pickle).
+
+``config.json`` holds everything needed to rebuild the model and to check that it is used on the same features:
+
+- ``format`` / ``format_version``; ``model``: ``kind``, ``in_dim``, ``hparams``, ``n_parameters``;
+- ``features``: the :class:`~embedstore.frames.features.FrameFeaturizer` config (encoder, layer, frame rate,
+  compression) and ``encoder_provenance`` (compared on load: a different encoder version, parameters or weights
+  is a :class:`~embedstore.errors.ProvenanceError`);
+- ``tasks``, ``dynamics`` (level names, velocity edges and the DERIVED note), ``postprocess`` (thresholds, beat
+  method); ``training`` (settings, history, data description, metrics when known); ``embedstore_version``.
+
+``model.safetensors`` holds the state dict, including the input standardisation buffers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from embedstore.errors import ConfigError, ProvenanceError
+
+FORMAT = "embedstore-frame-model"
+FORMAT_VERSION = 1
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass
+class SavedFrameModel:
+    """A loaded frame model: the torch module (eval mode), its featurizer and its config."""
+
+    model: object
+    featurizer: object
+    config: dict = field(default_factory=dict)
+    path: str | None = None
+
+    @property
+    def frame_rate(self) -> float:
+        return float(self.config["features"]["frame_rate"])
+
+    @property
+    def thresholds(self) -> dict:
+        return dict(self.config.get("postprocess", {}).get("thresholds", {}))
+
+    @property
+    def beat_method(self) -> str:
+        return self.config.get("postprocess", {}).get("beat_method", "dbn")
+
+
+def save_frame_model(
+    out_dir,
+    model,
+    featurizer,
+    *,
+    thresholds: dict | None = None,
+    beat_method: str = "dbn",
+    training: dict | None = None,
+) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` to ``out_dir`` (created). Returns ``out_dir``."""
+    from safetensors.torch import save_file
+
+    from embedstore import __version__
+    from embedstore.frames.models import TASKS, count_parameters
+    from embedstore.frames.targets import DYNAMICS_LEVELS, HYSTERESIS, MEDIAN_BEATS, VELOCITY_EDGES
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "embedstore_version": __version__,
+        "model": {
+            "kind": model.kind,
+            "in_dim": model.in_dim,
+            "hparams": model.hparams(),
+            "n_parameters": count_parameters(model),
+        },
+        "features": featurizer.config(),
+        "encoder_provenance": featurizer.provenance(),
+        "tasks": dict(TASKS),
+        "dynamics": {
+            "levels": list(DYNAMICS_LEVELS),
+            "velocity_edges": list(VELOCITY_EDGES),
+            "median_beats": MEDIAN_BEATS,
+            "hysteresis": HYSTERESIS,
+            "note": "DERIVED: levels are mean MIDI note velocities per beat mapped to pp..ff "
+            "(see embedstore.frames.targets), not score markings",
+        },
+        "postprocess": {
+            "thresholds": dict(thresholds or {"beat": 0.5, "downbeat": 0.5, "change": 0.5}),
+            "beat_method": beat_method,
+        },
+        "training": training or {},
+    }
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = out / (WEIGHTS_NAME + ".tmp")
+    save_file(state, str(tmp), metadata={"format": FORMAT})
+    tmp.replace(out / WEIGHTS_NAME)
+    from embedstore.commands._common import dumps
+
+    (out / CONFIG_NAME).write_text(dumps(cfg) + "\n")
+    return out
+
+
+def load_frame_model(path, *, check_provenance: bool = True) -> SavedFrameModel:
+    """Load a model saved by :func:`save_frame_model`.
+
+    Raises
+    ------
+    ConfigError
+        Missing or malformed files.
+    ProvenanceError
+        The encoder now builds features different from those the model was trained on.
+    """
+    from safetensors.torch import load_file
+
+    from embedstore.frames.features import FrameFeaturizer, check_compatible
+    from embedstore.frames.models import build_model
+
+    p = Path(path)
+    cp, wp = p / CONFIG_NAME, p / WEIGHTS_NAME
+    if not cp.is_file() or not wp.is_file():
+        raise ConfigError(
+            f"no frame model at {p} (need {CONFIG_NAME} and {WEIGHTS_NAME})",
+            hint="train one with `embedstore train-frames --data <manifest> --out <dir>`",
+        )
+    try:
+        cfg = json.loads(cp.read_text())
+    except ValueError as e:
+        raise ConfigError(f"malformed {cp}: {e}") from e
+    if cfg.get("format") != FORMAT:
+        raise ConfigError(f"{cp} is not an embedstore frame model (format={cfg.get('format')!r})")
+    if int(cfg.get("format_version", 0)) > FORMAT_VERSION:
+        raise ConfigError(
+            f"{cp} has format_version {cfg['format_version']}, newer than this embedstore ({FORMAT_VERSION})",
+            hint="upgrade embedstore",
+        )
+    fz = FrameFeaturizer.from_config(cfg["features"])
+    if check_provenance:
+        diff = check_compatible(cfg.get("encoder_provenance", {}), fz.provenance())
+        if diff:
+            raise ProvenanceError(
+                f"the model at {p} was trained on {fz.encoder!r} features that differ from the "
+                f"current encoder in: {', '.join(diff)}",
+                hint="retrain the model with this version of the encoder",
+            )
+    m = cfg["model"]
+    model = build_model(m["kind"], int(m["in_dim"]), **m.get("hparams", {}))
+    state = load_file(str(wp))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ConfigError(
+            f"weights in {wp} do not match the config: missing {list(missing)[:3]}, "
+            f"unexpected {list(unexpected)[:3]}"
+        )
+    model.eval()
+    return SavedFrameModel(model, fz, cfg, str(p))

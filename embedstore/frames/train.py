@@ -1,0 +1,605 @@
+"""Training and grouped cross-validation of the frame models.
+
+- **Data**: :func:`load_items` reads a manifest (CSV/JSON; ``audio`` paths relative to it) or a store (its
+  recordings table: ``path`` + metadata columns) and returns one :class:`FrameItem` per clip: frame features
+  (:class:`~embedstore.frames.features.FrameFeaturizer`) and targets
+  (:func:`~embedstore.frames.targets.targets_from_row`); ``group`` is the piece (``piece_id``).
+- **Segments**: clips are cut into ``segment_s`` (60 s) segments with ``hop_s`` (30 s) hop; a clip no longer than
+  one segment is one segment (the asap-dev clips are 30 s).
+- **Joint loss**: cross-entropy on the 6 dynamics classes weighted by inverse class frequency (macro F1 is the
+  metric) plus binary cross-entropy on the widened change / beat / downbeat targets with ``pos_weight`` = negative /
+  positive mass of the training frames (capped at ``max_pos_weight``): the sparse positives would otherwise be
+  ignored. Unknown targets (``-1``) and padding are masked. Task weights default to 1.
+- **Optimiser**: AdamW, lr 3e-4 for ``msn-mmoe`` (the paper's), 3e-3 for the linear probe (a convex problem that
+  would need many more epochs at 3e-4), weight decay 1e-2.
+- **Early stopping** on an inner validation split grouped by piece (never the test fold), monitoring by default
+  the validation *score* (mean of the beat, downbeat, dynamics and change-point F-measures after
+  post-processing, :func:`validation_score`): the validation loss starts rising after a few epochs (the
+  class-weighted losses grow over-confident) while the F-measures still improve for many more, so stopping on the
+  loss stops far too early. ``monitor="loss"`` is available. The best epoch's weights are kept, then the
+  change-point (and peak-mode beat/downbeat) thresholds are tuned on the same validation clips.
+- :func:`cross_validate`: grouped k-fold by piece (:func:`embedstore.evaluation.splits.group_kfold`),
+  out-of-fold predictions post-processed and scored with :func:`embedstore.frames.evaluate.evaluate_clips`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from embedstore.errors import ConfigError, check_choice
+from embedstore.frames.targets import FrameTargets
+
+BINARY_TASKS = ("change", "beat", "downbeat")
+
+
+@dataclass
+class FrameItem:
+    """One clip: features (n_frames, dim) on the common grid and its targets."""
+
+    key: str
+    group: str
+    features: np.ndarray
+    targets: FrameTargets
+    frame_rate: float
+    path: str | None = None
+    _arrays: dict | None = field(default=None, repr=False)
+
+    @property
+    def n_frames(self) -> int:
+        return int(len(self.features))
+
+    @property
+    def duration(self) -> float:
+        return float(self.targets.duration)
+
+    def target_arrays(self) -> dict[str, np.ndarray]:
+        if self._arrays is None:
+            self._arrays = self.targets.arrays(self.n_frames, self.frame_rate)
+        return self._arrays
+
+    def reference(self) -> dict:
+        """Reference events for evaluation (``None`` where unknown)."""
+        t = self.targets
+        dyn = t.dynamics
+        return {
+            "beats": t.beats if t.has_beats else None,
+            "downbeats": t.downbeats if t.has_beats else None,
+            "change_points": dyn.change_points if dyn is not None and dyn.changes_known else None,
+            "levels": self.target_arrays()["dynamics"] if dyn is not None else None,
+        }
+
+
+@dataclass
+class TrainConfig:
+    """Training settings (stored in the model's config.json)."""
+
+    model: str = "msn-mmoe"
+    model_kwargs: dict = field(default_factory=dict)
+    epochs: int = 60
+    lr: float | None = None  # None: 3e-4 (msn-mmoe) or 3e-3 (linear)
+    weight_decay: float = 1e-2
+    batch_size: int = 4
+    segment_s: float = 60.0
+    hop_s: float = 30.0
+    patience: int = 6
+    val_fraction: float = 0.2
+    seed: int = 0
+    task_weights: dict = field(
+        default_factory=lambda: {"dynamics": 1.0, "change": 1.0, "beat": 1.0, "downbeat": 1.0}
+    )
+    max_pos_weight: float = 100.0
+    max_class_weight: float = 10.0
+    beat_method: str = "dbn"
+    monitor: str = "score"
+    threads: int | None = None
+
+    def __post_init__(self):
+        from embedstore.frames.models import MODEL_KINDS
+
+        check_choice("model", self.model, MODEL_KINDS)
+        check_choice("beat_method", self.beat_method, ("dbn", "peaks"))
+        check_choice("monitor", self.monitor, ("score", "loss"))
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("epochs and batch_size must be >= 1")
+        if not 0 < self.hop_s <= self.segment_s:
+            raise ConfigError(
+                f"need 0 < hop_s <= segment_s, got hop_s={self.hop_s}, segment_s={self.segment_s}"
+            )
+
+    @property
+    def learning_rate(self) -> float:
+        if self.lr is not None:
+            return float(self.lr)
+        return 3e-4 if self.model == "msn-mmoe" else 3e-3
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["lr"] = self.learning_rate
+        return d
+
+
+@dataclass
+class TrainResult:
+    model: object  # FrameModel (torch)
+    thresholds: dict
+    history: list[dict]
+    best_epoch: int
+    class_weights: list[float]
+    pos_weights: dict
+    seconds: float
+
+
+# ------------------------------------------------------------------------------------------------ data
+def load_items(
+    data,
+    featurizer,
+    *,
+    where: str | None = None,
+    limit: int | None = None,
+    cache: bool = True,
+    group_column: str = "piece_id",
+    progress: Callable[[int, int], None] | None = None,
+) -> list[FrameItem]:
+    """Frame items from a manifest file (CSV/TSV/JSON/JSONL) or a store directory.
+
+    Parameters
+    ----------
+    data : str or Path
+        A manifest (``audio`` or ``path`` column relative to its folder; ``beats``, ``downbeats``, ``midi``/
+        ``notes``, ``t0``, ``annotations``, ``mean_velocity`` used when present) or a store (its recordings).
+    featurizer : FrameFeaturizer
+    where : str, optional
+        SQL filter on the store's recordings (stores only).
+    limit : int, optional
+        Use the first ``limit`` rows.
+    cache : bool
+        Memoise features in the user cache.
+    group_column : str
+        Grouping column for cross-validation (falls back to the clip id when missing).
+    """
+    p = Path(data)
+    if p.is_dir():
+        from embedstore.store import Store
+
+        df = Store(p, create=False).recordings(where)
+        path_col, base = "path", None
+    elif p.is_file():
+        from embedstore.metadata import read_table
+
+        df = read_table(p)
+        path_col = next((c for c in ("audio", "path", "file", "audio_path") if c in df.columns), None)
+        if path_col is None:
+            raise ConfigError(
+                f"manifest {p} has no audio column", hint="add an 'audio' column with file paths"
+            )
+        base = p.parent
+    else:
+        raise ConfigError(f"no manifest or store at {p}")
+    if limit is not None:
+        df = df.iloc[: int(limit)]
+    if len(df) == 0:
+        raise ConfigError(f"no recordings in {p}")
+    from embedstore.frames.targets import targets_from_row
+
+    items = []
+    rows = df.to_dict("records")
+    for i, row in enumerate(rows):
+        audio = Path(str(row[path_col]))
+        if not audio.is_absolute() and base is not None:
+            audio = base / audio
+        feats, dur = featurizer.file(audio, cache=cache)
+        dirs = [d for d in (base, audio.parent, audio.parent.parent) if d is not None]
+        tg = targets_from_row(row, duration=dur, base_dirs=dirs)
+        key = str(row.get("clip_id") or row.get("recording_id") or audio.stem)
+        group = row.get(group_column)
+        group = key if group is None or (isinstance(group, float) and math.isnan(group)) else str(group)
+        items.append(FrameItem(key, group, feats, tg, featurizer.frame_rate, path=str(audio)))
+        if progress is not None:
+            progress(i + 1, len(rows))
+    return items
+
+
+def segments(items: list[FrameItem], *, segment_s: float, hop_s: float) -> list[tuple[int, int, int]]:
+    """(item index, start frame, end frame) of every training segment."""
+    out = []
+    for i, it in enumerate(items):
+        n = it.n_frames
+        seg = int(round(segment_s * it.frame_rate))
+        hop = int(round(hop_s * it.frame_rate))
+        if n <= seg:
+            out.append((i, 0, n))
+            continue
+        starts = list(range(0, n - seg + 1, hop))
+        if starts[-1] + seg < n:
+            starts.append(n - seg)
+        out.extend((i, s, s + seg) for s in starts)
+    return out
+
+
+def _collate(items, segs, torch):
+    n = max(e - s for _, s, e in segs)
+    d = items[segs[0][0]].features.shape[1]
+    b = len(segs)
+    x = np.zeros((b, n, d), dtype=np.float32)
+    mask = np.zeros((b, n), dtype=bool)
+    y = {"dynamics": np.full((b, n), -1, dtype=np.int64)}
+    for t in BINARY_TASKS:
+        y[t] = np.full((b, n), -1.0, dtype=np.float32)
+    for j, (i, s, e) in enumerate(segs):
+        it = items[i]
+        x[j, : e - s] = it.features[s:e]
+        mask[j, : e - s] = True
+        arr = it.target_arrays()
+        for k in y:
+            y[k][j, : e - s] = arr[k][s:e]
+    return torch.from_numpy(x), torch.from_numpy(mask), {k: torch.from_numpy(v) for k, v in y.items()}
+
+
+# ------------------------------------------------------------------------------------------------ loss
+def loss_weights(
+    items: list[FrameItem], *, max_pos_weight: float = 100.0, max_class_weight: float = 10.0
+) -> tuple[np.ndarray, dict]:
+    """Inverse-frequency class weights of the dynamics levels (mean 1 over the training frames) and
+    ``pos_weight`` (negative / positive target mass) of each binary task."""
+    from embedstore.frames.models import TASKS
+
+    n_cls = TASKS["dynamics"]
+    counts = np.zeros(n_cls)
+    pos = dict.fromkeys(BINARY_TASKS, 0.0)
+    neg = dict.fromkeys(BINARY_TASKS, 0.0)
+    for it in items:
+        a = it.target_arrays()
+        d = a["dynamics"]
+        counts += np.bincount(d[d >= 0], minlength=n_cls)[:n_cls]
+        for t in BINARY_TASKS:
+            v = a[t][a[t] >= 0]
+            pos[t] += float(v.sum())
+            neg[t] += float((1.0 - v).sum())
+    present = counts > 0
+    w = np.zeros(n_cls)
+    if present.any():
+        w[present] = counts[present].sum() / (present.sum() * counts[present])
+        w = np.minimum(w, max_class_weight)
+        w[present] /= (w[present] * counts[present]).sum() / counts[present].sum()
+    w[~present] = 1.0
+    pw = {
+        t: float(np.clip(neg[t] / pos[t], 1.0, max_pos_weight)) if pos[t] > 0 else 1.0 for t in BINARY_TASKS
+    }
+    return w.astype(np.float32), pw
+
+
+def joint_loss(out: dict, y: dict, mask, *, class_weights, pos_weights: dict, task_weights: dict):
+    """Sum over tasks of the masked, weighted per-frame losses; also returns the per-task values."""
+    import torch
+    import torch.nn.functional as F
+
+    parts = {}
+    d = y["dynamics"]
+    valid = mask & (d >= 0)
+    if valid.any():
+        parts["dynamics"] = F.cross_entropy(out["dynamics"][valid], d[valid], weight=class_weights)
+    for t in BINARY_TASKS:
+        valid = mask & (y[t] >= 0)
+        if valid.any():
+            pw = torch.tensor(pos_weights[t], dtype=torch.float32)
+            parts[t] = F.binary_cross_entropy_with_logits(out[t][valid], y[t][valid], pos_weight=pw)
+    total = sum(task_weights.get(k, 1.0) * v for k, v in parts.items())
+    return total, {k: float(v.detach()) for k, v in parts.items()}
+
+
+# ------------------------------------------------------------------------------------------------ training
+def _set_threads(n):
+    if n:
+        import torch
+
+        torch.set_num_threads(int(n))
+
+
+def train_frame_model(
+    train_items: list[FrameItem],
+    *,
+    config: TrainConfig | None = None,
+    val_items: list[FrameItem] | None = None,
+    max_steps: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train a frame model; with ``val_items``, early stopping on their loss and threshold tuning.
+
+    Parameters
+    ----------
+    train_items : list of FrameItem
+    config : TrainConfig
+    val_items : list of FrameItem, optional
+        Without them the last epoch's weights are kept and thresholds stay at 0.5.
+    max_steps : int, optional
+        Stop after this many optimiser steps (for quick checks).
+
+    Returns
+    -------
+    TrainResult
+    """
+    import torch
+
+    from embedstore.frames.models import build_model
+
+    cfg = config or TrainConfig()
+    if not train_items:
+        raise ConfigError("no training items")
+    _set_threads(cfg.threads)
+    t_start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    in_dim = train_items[0].features.shape[1]
+    model = build_model(cfg.model, in_dim, **cfg.model_kwargs)
+    allx = np.concatenate([it.features for it in train_items])
+    model.set_input_stats(allx.mean(axis=0), allx.std(axis=0))
+    del allx
+    cw, pw = loss_weights(
+        train_items, max_pos_weight=cfg.max_pos_weight, max_class_weight=cfg.max_class_weight
+    )
+    cw_t = torch.from_numpy(cw)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    segs = segments(train_items, segment_s=cfg.segment_s, hop_s=cfg.hop_s)
+    history, best, best_state, best_epoch, bad, steps = [], math.inf, None, 0, 0, 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        order = rng.permutation(len(segs))
+        tot, nb = 0.0, 0
+        for b0 in range(0, len(order), cfg.batch_size):
+            batch = [segs[k] for k in order[b0 : b0 + cfg.batch_size]]
+            if len(batch) < 2 and len(order) > 1:  # batch norm needs 2 segments
+                continue
+            x, mask, y = _collate(train_items, batch, torch)
+            out = model(x)
+            loss, _ = joint_loss(
+                out, y, mask, class_weights=cw_t, pos_weights=pw, task_weights=cfg.task_weights
+            )
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            tot += float(loss.detach())
+            nb += 1
+            steps += 1
+            if max_steps is not None and steps >= max_steps:
+                break
+        rec = {"epoch": epoch, "train_loss": tot / max(nb, 1)}
+        if val_items:
+            rec["val_loss"] = evaluate_loss(
+                model, val_items, class_weights=cw, pos_weights=pw, task_weights=cfg.task_weights
+            )
+            if cfg.monitor == "score":
+                rec["val_score"], rec["val_metrics"] = validation_score(
+                    model, val_items, beat_method=cfg.beat_method
+                )
+                crit = -rec["val_score"]
+            else:
+                crit = rec["val_loss"]
+            if crit < best - 1e-4:
+                best, best_epoch, bad = crit, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                bad += 1
+        history.append(rec)
+        if log is not None:
+            log(
+                " ".join(
+                    f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in rec.items()
+                    if not isinstance(v, dict)
+                )
+            )
+        if (val_items and bad >= cfg.patience) or (max_steps is not None and steps >= max_steps):
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    else:
+        best_epoch = len(history)
+    model.eval()
+    thresholds = {"beat": 0.5, "downbeat": 0.5, "change": 0.5}
+    if val_items:
+        thresholds = tune_thresholds(model, val_items, beat_method=cfg.beat_method)
+    return TrainResult(model, thresholds, history, best_epoch, cw.tolist(), pw, time.perf_counter() - t_start)
+
+
+def evaluate_loss(model, items: list[FrameItem], *, class_weights, pos_weights, task_weights) -> float:
+    """Mean joint loss over whole clips (eval mode, no gradients)."""
+    import torch
+
+    model.eval()
+    cw = torch.as_tensor(class_weights, dtype=torch.float32)
+    tot = 0.0
+    with torch.no_grad():
+        for it in items:
+            x, mask, y = _collate([it], [(0, 0, it.n_frames)], torch)
+            loss, _ = joint_loss(
+                model(x), y, mask, class_weights=cw, pos_weights=pos_weights, task_weights=task_weights
+            )
+            tot += float(loss)
+    model.train()
+    return tot / max(len(items), 1)
+
+
+def validation_score(model, items: list[FrameItem], *, beat_method: str = "dbn") -> tuple[float, dict]:
+    """Mean of the beat, downbeat, dynamics and change-point F-measures on ``items`` (thresholds 0.5), and the
+    per-task values."""
+    from embedstore.frames.evaluate import evaluate_clips
+
+    clips = []
+    for it in items:
+        act = predict_activations(model, it.features, frame_rate=it.frame_rate)
+        est = postprocess_item(act, frame_rate=it.frame_rate, thresholds={}, beat_method=beat_method)
+        clips.append({"ref": it.reference(), "est": est})
+    m = {k: v["value"] for k, v in evaluate_clips(clips, n_boot=0).items() if k != "change_from_levels"}
+    vals = [v for v in m.values() if np.isfinite(v)]
+    model.train()
+    return (float(np.mean(vals)) if vals else 0.0), m
+
+
+def predict_activations(
+    model, features: np.ndarray, *, chunk_s: float = 600.0, margin_s: float = 20.0, frame_rate: float = 50.0
+) -> dict[str, np.ndarray]:
+    """Per-frame probabilities of a trained model.
+
+    Parameters
+    ----------
+    features : np.ndarray, shape (n_frames, dim)
+
+    Returns
+    -------
+    dict: ``dynamics`` (n_frames, 6) softmax probabilities; ``change``, ``beat``, ``downbeat`` (n_frames,)
+    sigmoid probabilities. Long inputs run in overlapping chunks (centres kept).
+    """
+    import torch
+
+    x = np.asarray(features, dtype=np.float32)
+    n = len(x)
+    # multiples of 16 frames keep the phase of strided layers the same as in one pass over the whole input
+    chunk = max(16, int(chunk_s * frame_rate) // 16 * 16)
+    margin = int(np.ceil(margin_s * frame_rate / 16)) * 16
+    model.eval()
+    outs: dict[str, list] = {}
+    with torch.no_grad():
+        for s in range(0, max(n, 1), chunk):
+            a, b = max(0, s - margin), min(n, s + chunk + margin)
+            o = model(torch.from_numpy(x[a:b])[None])
+            keep = slice(s - a, min(s + chunk, n) - a)
+            for k, v in o.items():
+                v = torch.softmax(v, dim=-1) if k == "dynamics" else torch.sigmoid(v)
+                outs.setdefault(k, []).append(v[0, keep].numpy())
+    return {k: np.concatenate(v).astype(np.float32) for k, v in outs.items()}
+
+
+def tune_thresholds(
+    model,
+    items: list[FrameItem],
+    *,
+    beat_method: str = "dbn",
+    grid=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
+) -> dict:
+    """Peak-picking thresholds maximising the pooled F-measure on ``items`` (change points always; beats and
+    downbeats in ``peaks`` mode)."""
+    from embedstore.frames.evaluate import BEAT_WINDOW_S, CHANGE_TOLERANCE_S, event_counts, f1_from_counts
+    from embedstore.frames.postprocess import pick_peaks
+
+    acts = [predict_activations(model, it.features, frame_rate=it.frame_rate) for it in items]
+    refs = [it.reference() for it in items]
+    th = {"beat": 0.5, "downbeat": 0.5, "change": 0.5}
+    tasks = [("change", "change_points", CHANGE_TOLERANCE_S, 1.0)]
+    if beat_method == "peaks":
+        tasks += [("beat", "beats", BEAT_WINDOW_S, 0.2), ("downbeat", "downbeats", BEAT_WINDOW_S, 0.8)]
+    for task, key, window, dist in tasks:
+        use = [i for i, r in enumerate(refs) if r[key] is not None]
+        if not use:
+            continue
+        scores = []
+        for g in grid:
+            c = np.array(
+                [
+                    event_counts(
+                        refs[i][key],
+                        pick_peaks(
+                            acts[i][task], frame_rate=items[i].frame_rate, threshold=g, min_distance_s=dist
+                        ),
+                        window=window,
+                    )
+                    for i in use
+                ]
+            )
+            scores.append(f1_from_counts(c[:, 0], c[:, 1], c[:, 2]))
+        th[task] = float(grid[int(np.argmax(scores))])
+    return th
+
+
+def postprocess_item(act: dict, *, frame_rate: float, thresholds: dict, beat_method: str = "dbn") -> dict:
+    from embedstore.frames.postprocess import events_from_activations
+
+    return events_from_activations(act, frame_rate=frame_rate, thresholds=thresholds, beat_method=beat_method)
+
+
+# ------------------------------------------------------------------------------------------------ CV
+def split_train_val(items: list[FrameItem], *, val_fraction: float, seed: int):
+    from embedstore.evaluation.splits import inner_split
+
+    tr, va = inner_split([it.group for it in items], val_fraction=val_fraction, seed=seed)
+    return [items[i] for i in tr], [items[i] for i in va]
+
+
+def cross_validate(
+    items: list[FrameItem],
+    *,
+    config: TrainConfig | None = None,
+    n_splits: int = 5,
+    seed: int = 0,
+    n_boot: int = 1000,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Grouped k-fold CV by ``item.group``; returns pooled metrics with CIs, per-fold metrics and timings.
+
+    Returns
+    -------
+    dict with ``metrics`` (task -> value/ci_low/ci_high/n), ``folds`` (per fold: metrics, best_epoch, thresholds,
+    seconds), ``n_parameters``, ``n_items``, ``n_groups``, ``config``.
+    """
+    from embedstore.evaluation.splits import check_disjoint, group_kfold
+    from embedstore.frames.evaluate import evaluate_clips
+    from embedstore.frames.models import count_parameters
+
+    cfg = config or TrainConfig()
+    groups = np.array([it.group for it in items])
+    folds = group_kfold(groups, n_splits=n_splits, seed=seed)
+    clips: list[dict | None] = [None] * len(items)
+    fold_info = []
+    n_params = None
+    for f, (tr, te) in enumerate(folds):
+        check_disjoint(groups, tr, te)
+        train_all = [items[i] for i in tr]
+        train, val = split_train_val(train_all, val_fraction=cfg.val_fraction, seed=seed + f)
+        res = train_frame_model(train, config=cfg, val_items=val)
+        n_params = count_parameters(res.model)
+        fold_clips = []
+        for i in te:
+            it = items[i]
+            act = predict_activations(res.model, it.features, frame_rate=it.frame_rate)
+            est = postprocess_item(
+                act, frame_rate=it.frame_rate, thresholds=res.thresholds, beat_method=cfg.beat_method
+            )
+            clips[i] = {"key": it.key, "ref": it.reference(), "est": est, "fold": f}
+            fold_clips.append(clips[i])
+        fm = evaluate_clips(fold_clips, n_boot=0)
+        fold_info.append(
+            {
+                "fold": f,
+                "n_train": len(train),
+                "n_val": len(val),
+                "n_test": len(te),
+                "best_epoch": res.best_epoch,
+                "epochs_run": len(res.history),
+                "thresholds": res.thresholds,
+                "seconds": round(res.seconds, 1),
+                "metrics": {k: v["value"] for k, v in fm.items()},
+            }
+        )
+        if log is not None:
+            log(
+                f"fold {f}: "
+                + ", ".join(f"{k} {v['value']:.3f}" for k, v in fm.items())
+                + f" (best epoch {res.best_epoch}, {res.seconds:.0f} s)"
+            )
+    metrics = evaluate_clips(clips, groups=groups, n_boot=n_boot, seed=seed)
+    return {
+        "metrics": metrics,
+        "folds": fold_info,
+        "n_parameters": n_params,
+        "n_items": len(items),
+        "n_groups": int(len(set(groups))),
+        "config": cfg.as_dict(),
+        "clips": clips,
+    }

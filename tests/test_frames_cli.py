@@ -1,0 +1,97 @@
+"""`embedstore train-frames` and `embedstore frames` through the Typer app (CliRunner)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from embedstore.cli import app
+
+pytest.importorskip("torch")
+
+runner = CliRunner()
+FIELDS = ("times", "dynamics", "beats", "downbeats", "change_points")
+
+
+def _run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def frames_model(synth_collection, tmp_path_factory):
+    out = tmp_path_factory.mktemp("frames") / "dyn"
+    res = _run(
+        "train-frames",
+        "--data",
+        synth_collection,
+        "--encoder",
+        "bssl",
+        "--model",
+        "linear",
+        "--out",
+        out,
+        "--epochs",
+        3,
+        "--no-cache",
+        "--json",
+    )
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert rep["model"] == "linear" and rep["n_recordings"] == 9 and rep["n_val"] > 0
+    return out
+
+
+def _check_analysis(d: dict, duration: float) -> None:
+    for k in FIELDS:
+        assert k in d, k
+    assert d["duration_s"] == pytest.approx(duration, abs=0.01)
+    assert len(d["times"]) == len(d["dynamics"]) > 0
+    assert set(d["dynamics"]) <= {"pp", "p", "mp", "mf", "f", "ff"}
+    for k in ("times", "beats", "downbeats", "change_points"):
+        assert all(0.0 <= t <= duration for t in d[k]), k
+        assert d[k] == sorted(d[k]), k
+    assert set(d["downbeats"]) <= set(d["beats"])
+    assert d["segments"][0]["start"] == 0.0 and d["segments"][-1]["end"] <= duration
+
+
+def _check_png(path) -> None:
+    assert path.exists() and path.stat().st_size > 10_000
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_frames_on_generated_audio_writes_json_and_png(frames_model, synth_collection, tmp_path):
+    import soundfile as sf
+
+    clip = sorted((synth_collection.parent / "audio").glob("*.flac"))[0]
+    png = tmp_path / "plots" / "curve.png"
+    res = _run("frames", clip, "--model", frames_model, "--json", "--plot", png)
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    _check_analysis(d, sf.info(str(clip)).duration)
+    assert len(d["beats"]) >= 4  # a few seconds of steady beats
+    _check_png(png)
+    # the plain output names the levels and the plot
+    res = _run("frames", clip, "--model", frames_model)
+    assert res.exit_code == 0 and "beats" in res.stdout
+
+
+def test_frames_on_a_shared_clip(frames_model, shared_data, tmp_path):
+    clip = shared_data / "asap-dev" / "audio" / "Bach__Fugue_bwv_848__Denisova06M.flac"
+    if not clip.exists():
+        pytest.skip("shared clip not found")
+    png = tmp_path / "curve.png"
+    res = _run("frames", clip, "--model", frames_model, "--json", "--plot", png)
+    assert res.exit_code == 0, res.output
+    _check_analysis(json.loads(res.stdout), 30.0)
+    _check_png(png)
+
+
+def test_frames_errors_are_one_line_with_a_hint(tmp_path, synth_collection):
+    clip = sorted((synth_collection.parent / "audio").glob("*.flac"))[0]
+    res = _run("frames", clip, "--model", tmp_path / "nothing")
+    assert res.exit_code == 2
+    assert "no frame model" in res.output and "hint:" in res.output
+    res = _run("train-frames", "--data", synth_collection, "--model", "rnn", "--out", tmp_path / "x")
+    assert res.exit_code == 2 and "msn-mmoe" in res.output
