@@ -148,6 +148,14 @@ def test_project_writes_projected_tables_with_provenance(store_copy, tmp_path):
             exclude_same_recording=True,
         ).hits
         assert len(hits) == 3 and rid not in {h.recording_id for h in hits}
+    # a query file that is not in the store is embedded with the source setup, then projected
+    import soundfile as sf
+
+    x, sr = sf.read(st.recording(rid)["path"], dtype="float32")
+    qfile = tmp_path / "same_audio_other_bytes.wav"
+    sf.write(qfile, x, sr, subtype="FLOAT")
+    hits = search(st, query_path=qfile, encoder="chroma-w4-h2--dyn", k=2).hits
+    assert hits[0].recording_id == rid and hits[0].score > 0.999
     # plain search on the source encoder is still unambiguous
     assert search(st, recording_id=rid, encoder="chroma", k=2).hits
     # writing again needs --overwrite; overwriting keeps one copy of every row
