@@ -12,8 +12,14 @@ from pathlib import Path
 import numpy as np
 
 
-def run_demo(out: str | Path, *, encoder: str = "chroma", n_pieces: int = 4, n_performers: int = 3,
-             echo: Callable[[str], None] = print) -> dict:
+def run_demo(
+    out: str | Path,
+    *,
+    encoder: str = "chroma",
+    n_pieces: int = 4,
+    n_performers: int = 3,
+    echo: Callable[[str], None] = print,
+) -> dict:
     from embedstore.evaluation.retrieval import evaluate_rankings
     from embedstore.pipeline import index_paths
     from embedstore.search import search
@@ -26,15 +32,21 @@ def run_demo(out: str | Path, *, encoder: str = "chroma", n_pieces: int = 4, n_p
     store = Store(out / "store.lance")
     echo(f"2/4 indexing with {encoder} into {store.uri}")
     rep = index_paths(out / "audio", store, encoder, metadata=manifest, progress=False)
-    echo(f"    {len(rep.added)} added, {len(rep.skipped)} already indexed, {len(rep.rejected)} rejected, "
-         f"{rep.windows} windows in {rep.timings.get('total', 0):.1f} s")
+    echo(
+        f"    {len(rep.added)} added, {len(rep.skipped)} already indexed, {len(rep.rejected)} rejected, "
+        f"{rep.windows} windows in {rep.timings.get('total', 0):.1f} s"
+    )
     recs = store.recordings().sort_values("file_name").reset_index(drop=True)
     q = recs.iloc[0]
-    echo(f"3/4 nearest performances to {q['file_name']} (piece {q['piece_id']}, performer {q['performer_code']}):")
+    echo(
+        f"3/4 nearest performances to {q['file_name']} (piece {q['piece_id']}, performer {q['performer_code']}):"
+    )
     res = search(store, recording_id=q["recording_id"], k=5, exclude_same_recording=True)
     for i, h in enumerate(res.hits, 1):
-        echo(f"    {i}. {h.score:.3f}  {h.metadata.get('file_name')}  piece={h.metadata.get('piece_id')} "
-             f"performer={h.metadata.get('performer_code')}  best window {h.start_s:.0f}-{h.end_s:.0f} s")
+        echo(
+            f"    {i}. {h.score:.3f}  {h.metadata.get('file_name')}  piece={h.metadata.get('piece_id')} "
+            f"performer={h.metadata.get('performer_code')}  best window {h.start_s:.0f}-{h.end_s:.0f} s"
+        )
     # same-piece retrieval over the whole collection
     space = store.find_space(level="recording")
     es = store.load(space)
@@ -43,7 +55,14 @@ def run_demo(out: str | Path, *, encoder: str = "chroma", n_pieces: int = 4, n_p
     np.fill_diagonal(sim, -np.inf)
     order = np.argsort(-sim, axis=1)[:, :-1]
     ev = evaluate_rankings(order, es.metadata["piece_id"].to_numpy())
-    echo(f"4/4 same-piece retrieval over {len(es)} recordings: MAP {ev['mean']['map']:.3f} "
-         f"(chance {ev['chance']['map']:.3f}), P@1 {ev['mean']['p@1']:.3f}")
+    echo(
+        f"4/4 same-piece retrieval over {len(es)} recordings: MAP {ev['mean']['map']:.3f} "
+        f"(chance {ev['chance']['map']:.3f}), P@1 {ev['mean']['p@1']:.3f}"
+    )
     echo(f"try: embedstore search --store {store.uri} --id {q['recording_id']} -k 5 --json")
-    return {"store": store.uri, "map": ev["mean"]["map"], "chance_map": ev["chance"]["map"], "index": rep.as_dict()}
+    return {
+        "store": store.uri,
+        "map": ev["mean"]["map"],
+        "chance_map": ev["chance"]["map"],
+        "index": rep.as_dict(),
+    }

@@ -103,7 +103,9 @@ class IndexReport:
             "windows": self.windows,
             "audio_s": round(self.audio_s, 3),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
-            "realtime_factor": round(self.audio_s / self.timings["total"], 2) if self.timings.get("total") else None,
+            "realtime_factor": round(self.audio_s / self.timings["total"], 2)
+            if self.timings.get("total")
+            else None,
         }
 
 
@@ -119,8 +121,11 @@ def discover(paths: str | Path | Sequence[str | Path]) -> list[Path]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            out += [f for f in sorted(p.rglob("*")) if f.is_file() and is_audio_path(f)
-                    and not any(part.endswith(".lance") for part in f.parts)]
+            out += [
+                f
+                for f in sorted(p.rglob("*"))
+                if f.is_file() and is_audio_path(f) and not any(part.endswith(".lance") for part in f.parts)
+            ]
         elif p.exists():
             out.append(p)
         else:
@@ -140,9 +145,16 @@ def _window_weights(starts: np.ndarray, window_s: float, duration_s: float) -> n
     return (real / window_s).astype(np.float32)
 
 
-def read_one(path: str | Path, *, sample_rate: int, window_s: float, hop_s: float,
-             indexed: dict[str, str] | None = None, max_duration_s: float = config.DEFAULT_MAX_DURATION_S,
-             metadata=None) -> Decoded | Rejected | Skipped:
+def read_one(
+    path: str | Path,
+    *,
+    sample_rate: int,
+    window_s: float,
+    hop_s: float,
+    indexed: dict[str, str] | None = None,
+    max_duration_s: float = config.DEFAULT_MAX_DURATION_S,
+    metadata=None,
+) -> Decoded | Rejected | Skipped:
     """Reader stage for one file (never raises for bad input: returns :class:`Rejected`)."""
     from embedstore.audio import content_hash, frame_windows, load_audio, probe_audio
 
@@ -212,7 +224,7 @@ def encode_batch(items: Sequence[Decoded], encoder, *, batch_windows: int = 32) 
     all_w = np.concatenate([items[i].windows for i in order], axis=0)
     outs = []
     for s in range(0, len(all_w), batch_windows):
-        outs.append(np.asarray(encoder.embed(all_w[s:s + batch_windows]), dtype=np.float32))
+        outs.append(np.asarray(encoder.embed(all_w[s : s + batch_windows]), dtype=np.float32))
     emb = np.concatenate(outs, axis=1)  # (L, total_windows, D)
     if not np.all(np.isfinite(emb)):
         raise ConfigError(f"encoder {encoder.name} produced non-finite values")
@@ -224,7 +236,7 @@ def encode_batch(items: Sequence[Decoded], encoder, *, batch_windows: int = 32) 
         n = len(d.windows)
         res[i] = EncodedRecording(
             record=_record(d),
-            window_vectors=emb[:, pos:pos + n],
+            window_vectors=emb[:, pos : pos + n],
             starts_s=d.starts_s.astype(np.float64),
             ends_s=(d.starts_s + window_s).astype(np.float64),
             weights=d.weights,
@@ -257,7 +269,7 @@ class _Timer:
 
 def _chunks(seq: Sequence, n: int) -> Iterator[Sequence]:
     for i in range(0, len(seq), n):
-        yield seq[i:i + n]
+        yield seq[i : i + n]
 
 
 def resolve_encoder(encoder, **encoder_kwargs):
@@ -332,8 +344,14 @@ def index_paths(
         id_to_path = dict(zip(recs["recording_id"], recs["path"])) if len(recs) else {}
 
     workers = workers or min(4, os.cpu_count() or 2)
-    read_kw = dict(sample_rate=enc.sample_rate, window_s=window_s, hop_s=hop_s, indexed=indexed,
-                   max_duration_s=max_duration_s, metadata=meta_index)
+    read_kw = dict(
+        sample_rate=enc.sample_rate,
+        window_s=window_s,
+        hop_s=hop_s,
+        indexed=indexed,
+        max_duration_s=max_duration_s,
+        metadata=meta_index,
+    )
     bar = _Progress(len(files), enabled=progress, label=f"indexing with {key}")
     pending_write: Future | None = None
     seen_hashes: dict[str, str] = {}
@@ -345,8 +363,10 @@ def index_paths(
         r = read_one(p, **read_kw)
         return r, time.perf_counter() - t0
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reader") as pool, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer") as writer:
+    with (
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reader") as pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer") as writer,
+    ):
         # prefetch: keep the next batch decoding while the current one is encoded
         batches = list(_chunks(files, batch_files))
         futures = [[pool.submit(timed_read, p) for p in batches[0]]] if batches else []
@@ -366,8 +386,15 @@ def index_paths(
             for r in results:
                 if isinstance(r, Rejected):
                     report.rejected.append(r)
-                    rejects.append({"path": r.path, "reason": r.reason, "message": r.message, "setup_key": key,
-                                    "content_hash": r.content_hash})
+                    rejects.append(
+                        {
+                            "path": r.path,
+                            "reason": r.reason,
+                            "message": r.message,
+                            "setup_key": key,
+                            "content_hash": r.content_hash,
+                        }
+                    )
                 elif isinstance(r, Skipped):
                     report.skipped.append(r.path)
                     if meta_index is not None:
@@ -390,9 +417,18 @@ def index_paths(
                         try:
                             encoded += encode_batch([d], enc, batch_windows=batch_windows)
                         except Exception as e1:  # noqa: BLE001
-                            report.rejected.append(Rejected(d.path, "encoder_failed", f"{type(e1).__name__}: {e1}"))
-                            rejects.append({"path": d.path, "reason": "encoder_failed", "message": str(e1),
-                                            "setup_key": key, "content_hash": d.content_hash})
+                            report.rejected.append(
+                                Rejected(d.path, "encoder_failed", f"{type(e1).__name__}: {e1}")
+                            )
+                            rejects.append(
+                                {
+                                    "path": d.path,
+                                    "reason": "encoder_failed",
+                                    "message": str(e1),
+                                    "setup_key": key,
+                                    "content_hash": d.content_hash,
+                                }
+                            )
                     del e
             if pending_write is not None:
                 t_w = time.perf_counter()
@@ -427,7 +463,7 @@ def index_paths(
             batches_written += 1
             bar.advance(len(results))
             if stop_after_batches is not None and batches_written >= stop_after_batches:
-                for fl in futures[bi + 1:]:
+                for fl in futures[bi + 1 :]:
                     for f in fl:
                         f.cancel()
                 break
@@ -480,8 +516,15 @@ class _Progress:
                 TimeRemainingColumn,
             )
 
-            self.p = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                              TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), transient=False)
+            self.p = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                transient=False,
+            )
             self.p.start()
             self.task = self.p.add_task(label, total=total)
 
@@ -540,8 +583,14 @@ class QueryEmbedding:
         return _pool(self.window_vectors, self.weights, pooling)
 
 
-def embed_file(path: str | Path, *, store: Store, setup_key: str, start_s: float | None = None,
-               end_s: float | None = None) -> QueryEmbedding:
+def embed_file(
+    path: str | Path,
+    *,
+    store: Store,
+    setup_key: str,
+    start_s: float | None = None,
+    end_s: float | None = None,
+) -> QueryEmbedding:
     """Embed a file (or a passage of it) exactly as ``setup_key`` was indexed.
 
     A passage shorter than the setup's window is embedded as one (zero-padded) window.
@@ -550,7 +599,9 @@ def embed_file(path: str | Path, *, store: Store, setup_key: str, start_s: float
 
     setups = store.setups()
     if setup_key not in setups:
-        raise StoreError(f"no encoder setup {setup_key!r} in {store.uri}", hint="setups: " + ", ".join(setups))
+        raise StoreError(
+            f"no encoder setup {setup_key!r} in {store.uri}", hint="setups: " + ", ".join(setups)
+        )
     s = setups[setup_key]
     enc = encoder_for_setup(store, setup_key)
     audio = load_audio(path, sample_rate=enc.sample_rate)
@@ -559,13 +610,19 @@ def embed_file(path: str | Path, *, store: Store, setup_key: str, start_s: float
     b = dur if end_s is None else min(dur, float(end_s))
     if b <= a:
         raise ConfigError(f"empty passage [{start_s}, {end_s}] in a {dur:.1f} s recording")
-    seg = audio.samples[int(round(a * enc.sample_rate)):int(round(b * enc.sample_rate))]
+    seg = audio.samples[int(round(a * enc.sample_rate)) : int(round(b * enc.sample_rate))]
     windows, starts = frame_windows(seg, enc.sample_rate, window_s=s["window_s"], hop_s=s["hop_s"])
-    vec = np.concatenate([np.asarray(enc.embed(windows[i:i + 32]), np.float32) for i in range(0, len(windows), 32)],
-                         axis=1)
+    vec = np.concatenate(
+        [np.asarray(enc.embed(windows[i : i + 32]), np.float32) for i in range(0, len(windows), 32)], axis=1
+    )
     return QueryEmbedding(
-        path=str(path), content_hash=content_hash(path), window_vectors=vec, starts_s=starts + a,
-        ends_s=starts + a + s["window_s"], weights=_window_weights(starts, s["window_s"], b - a), duration_s=dur,
+        path=str(path),
+        content_hash=content_hash(path),
+        window_vectors=vec,
+        starts_s=starts + a,
+        ends_s=starts + a + s["window_s"],
+        weights=_window_weights(starts, s["window_s"], b - a),
+        duration_s=dur,
     )
 
 

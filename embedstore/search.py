@@ -50,9 +50,14 @@ class Hit:
     metadata: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        d = {"recording_id": self.recording_id, "path": self.path, "score": round(float(self.score), 6),
-             "start_s": round(float(self.start_s), 3), "end_s": round(float(self.end_s), 3),
-             "window_index": int(self.window_index)}
+        d = {
+            "recording_id": self.recording_id,
+            "path": self.path,
+            "score": round(float(self.score), 6),
+            "start_s": round(float(self.start_s), 3),
+            "end_s": round(float(self.end_s), 3),
+            "window_index": int(self.window_index),
+        }
         for k, v in self.metadata.items():
             if k not in d and k not in ("content_hash", "added_at"):
                 d[k] = v
@@ -68,9 +73,13 @@ class SearchResult:
     timings: dict
 
     def as_dict(self) -> dict:
-        return {"query": self.query, "space": self.space, "backend": self.backend,
-                "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
-                "hits": [h.as_dict() for h in self.hits]}
+        return {
+            "query": self.query,
+            "space": self.space,
+            "backend": self.backend,
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            "hits": [h.as_dict() for h in self.hits],
+        }
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -129,8 +138,12 @@ def get_index(store: Store, space: Space, es: EmbeddingSet, backend: str, *, mem
     from indexers import load_or_build
 
     d = index_dir(store, space)
-    source = {"table": space.table_name, "table_version": store.table_version(space.table_name), "row_count": n,
-              "fingerprint": _fingerprint(es.keys)}
+    source = {
+        "table": space.table_name,
+        "table_version": store.table_version(space.table_name),
+        "row_count": n,
+        "fingerprint": _fingerprint(es.keys),
+    }
     if d is None:
         idx = make_index(spec)
         idx.build(_normalise(es.vectors), es.keys)
@@ -145,8 +158,15 @@ def _fingerprint(keys: np.ndarray) -> str:
     return hashlib.sha256(np.sort(np.asarray(keys, np.int64)).tobytes()).hexdigest()[:16]
 
 
-def _ranked(store: Store, space: Space, es: EmbeddingSet, queries: np.ndarray, k: int, allowed: np.ndarray | None,
-            backend: str) -> tuple[np.ndarray, np.ndarray, str]:
+def _ranked(
+    store: Store,
+    space: Space,
+    es: EmbeddingSet,
+    queries: np.ndarray,
+    k: int,
+    allowed: np.ndarray | None,
+    backend: str,
+) -> tuple[np.ndarray, np.ndarray, str]:
     """Top-k (scores, keys) with the filter policy of :func:`indexers.search_filtered`."""
     from indexers import search_filtered
 
@@ -156,8 +176,9 @@ def _ranked(store: Store, space: Space, es: EmbeddingSet, queries: np.ndarray, k
     if allowed is not None and len(allowed) == 0:
         return np.full((len(q), k), -np.inf), np.full((len(q), k), -1, np.int64), "empty"
     idx, used = get_index(store, space, es, backend)
-    scores, keys = search_filtered(idx, q, k, allowed, n_total=len(es),
-                                   exact_fallback=lambda ks: _vectors_for_keys(es, ks))
+    scores, keys = search_filtered(
+        idx, q, k, allowed, n_total=len(es), exact_fallback=lambda ks: _vectors_for_keys(es, ks)
+    )
     return scores, keys, used
 
 
@@ -228,8 +249,11 @@ def search(
     passage = start_s is not None or end_s is not None
     level = "window" if (passage or windows) else "recording"
     space = st.find_space(encoder=encoder, layer=layer, level=level, pooling=pooling)
-    win_space = space if level == "window" else st.find_space(setup=space.setup_key, layer=space.layer,
-                                                              level="window")
+    win_space = (
+        space
+        if level == "window"
+        else st.find_space(setup=space.setup_key, layer=space.layer, level="window")
+    )
     timings: dict[str, float] = {}
 
     # ---- the query
@@ -257,8 +281,18 @@ def search(
         qinfo.update(path=str(qp), recording_id=q_rid)
     if passage:
         qinfo.update(start_s=start_s, end_s=end_s)
-    qvec = _query_vector(st, space, win_space, q_rid=q_rid, query_path=query_path, q_meta=q_meta, vector=vector,
-                         start_s=start_s, end_s=end_s, pooling=pooling)
+    qvec = _query_vector(
+        st,
+        space,
+        win_space,
+        q_rid=q_rid,
+        query_path=query_path,
+        q_meta=q_meta,
+        vector=vector,
+        start_s=start_s,
+        end_s=end_s,
+        pooling=pooling,
+    )
     timings["embed_query"] = time.perf_counter() - t
 
     # ---- candidates
@@ -273,9 +307,20 @@ def search(
 
     t = time.perf_counter()
     if mode == "interpretation":
-        hits, used = _interpretation(st, space, es, qvec, q_meta, allowed_ids, k=k, windows=windows,
-                                     any_piece=any_piece, piece_column=piece_column, q_rid=q_rid,
-                                     exclude_self=exclude_same_recording)
+        hits, used = _interpretation(
+            st,
+            space,
+            es,
+            qvec,
+            q_meta,
+            allowed_ids,
+            k=k,
+            windows=windows,
+            any_piece=any_piece,
+            piece_column=piece_column,
+            q_rid=q_rid,
+            exclude_self=exclude_same_recording,
+        )
     else:
         allowed = None
         if allowed_ids is not None:
@@ -297,8 +342,11 @@ def search(
         if meta is not None and h.recording_id in meta.index:
             m = meta.loc[h.recording_id].to_dict()
             h.path = m.get("path", h.path)
-            h.metadata = {kk: _plain(v) for kk, v in m.items() if kk not in CORE_RECORDING_COLUMNS or kk in
-                          ("file_name", "duration_s")}
+            h.metadata = {
+                kk: _plain(v)
+                for kk, v in m.items()
+                if kk not in CORE_RECORDING_COLUMNS or kk in ("file_name", "duration_s")
+            }
     timings["total"] = time.perf_counter() - t0
     return SearchResult(hits=hits, query=qinfo, space=space.space_id, backend=used, timings=timings)
 
@@ -311,8 +359,9 @@ def _plain(v):
     return v
 
 
-def _query_vector(st: Store, space: Space, win_space: Space, *, q_rid, query_path, q_meta, vector, start_s, end_s,
-                  pooling) -> np.ndarray:
+def _query_vector(
+    st: Store, space: Space, win_space: Space, *, q_rid, query_path, q_meta, vector, start_s, end_s, pooling
+) -> np.ndarray:
     if vector is not None:
         v = np.asarray(vector, np.float32).reshape(-1)
         if v.shape[0] != space.dim:
@@ -333,7 +382,9 @@ def _query_vector(st: Store, space: Space, win_space: Space, *, q_rid, query_pat
             m = (es.start_s < b) & (es.end_s > a)
             if m.any():
                 return es.vectors[m].mean(axis=0)
-        raise SearchError(f"cannot read the query audio ({path})", hint="the file moved? give it with --query")
+        raise SearchError(
+            f"cannot read the query audio ({path})", hint="the file moved? give it with --query"
+        )
     from embedstore.pipeline import embed_file
 
     # a projected space: embed with its source setup, then apply the stored projection head
@@ -360,8 +411,16 @@ def _hits_from_keys(es: EmbeddingSet, scores: np.ndarray, keys: np.ndarray) -> l
         if kk < 0:
             continue
         i = pos[int(kk)]
-        hits.append(Hit(recording_id=str(es.recording_ids[i]), path="", score=float(s),
-                         start_s=float(es.start_s[i]), end_s=float(es.end_s[i]), window_index=int(es.window_index[i])))
+        hits.append(
+            Hit(
+                recording_id=str(es.recording_ids[i]),
+                path="",
+                score=float(s),
+                start_s=float(es.start_s[i]),
+                end_s=float(es.end_s[i]),
+                window_index=int(es.window_index[i]),
+            )
+        )
     return hits
 
 
@@ -400,15 +459,18 @@ def _attach_best_windows(st: Store, win_space: Space, hits: list[Hit], qvec: np.
             h.start_s, h.end_s, h.window_index = float(st_s[j]), float(en_s[j]), int(wi[j])
 
 
-def _interpretation(st, space, es, qvec, q_meta, allowed_ids, *, k, windows, any_piece, piece_column, q_rid,
-                    exclude_self):
+def _interpretation(
+    st, space, es, qvec, q_meta, allowed_ids, *, k, windows, any_piece, piece_column, q_rid, exclude_self
+):
     """Interpretation mode: residuals after removing the per-piece mean, exact cosine search."""
     from embedstore.interpretation import residualize
 
     meta = es.metadata
     if meta is None or piece_column not in meta.columns:
-        raise SearchError(f"interpretation mode needs a {piece_column!r} metadata column",
-                          hint="index with --metadata <csv with a piece column> or pass --piece-column")
+        raise SearchError(
+            f"interpretation mode needs a {piece_column!r} metadata column",
+            hint="index with --metadata <csv with a piece column> or pass --piece-column",
+        )
     pieces = meta[piece_column].astype(str).to_numpy()
     resid, stats = residualize(es.vectors, pieces)
     q_piece = q_meta.get(piece_column) if q_meta else None
@@ -435,15 +497,29 @@ def _interpretation(st, space, es, qvec, q_meta, allowed_ids, *, k, windows, any
         if not windows and rid in seen:
             continue
         seen.add(rid)
-        hits.append(Hit(recording_id=rid, path="", score=float(s), start_s=float(es.start_s[i]),
-                        end_s=float(es.end_s[i]), window_index=int(es.window_index[i])))
+        hits.append(
+            Hit(
+                recording_id=rid,
+                path="",
+                score=float(s),
+                start_s=float(es.start_s[i]),
+                end_s=float(es.end_s[i]),
+                window_index=int(es.window_index[i]),
+            )
+        )
         if len(hits) >= k:
             break
     return hits, f"exact (interpretation, piece={q_piece if not any_piece else 'any'})"
 
 
-def passage_similarity(store: Store | str, recording_a: str, recording_b: str, *, encoder: str | None = None,
-                       layer: int | str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def passage_similarity(
+    store: Store | str,
+    recording_a: str,
+    recording_b: str,
+    *,
+    encoder: str | None = None,
+    layer: int | str | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Window-by-window cosine similarity of two stored recordings (for plots).
 
     Returns

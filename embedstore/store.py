@@ -291,9 +291,11 @@ class Store:
             tab = self._read("recordings", where=where)
         except Exception as e:  # noqa: BLE001
             if where:
-                raise StoreError(f"bad filter {where!r}: {str(e).splitlines()[0]}",
-                                 hint="use SQL like \"composer = 'Chopin' AND performer_code != 'Day'\"; "
-                                 "quote odd column names with backticks") from e
+                raise StoreError(
+                    f"bad filter {where!r}: {str(e).splitlines()[0]}",
+                    hint="use SQL like \"composer = 'Chopin' AND performer_code != 'Day'\"; "
+                    "quote odd column names with backticks",
+                ) from e
             raise
         if tab is None:
             return pd.DataFrame(columns=list(CORE_RECORDING_COLUMNS))
@@ -307,8 +309,11 @@ class Store:
         df = self.recordings()
         if df.empty:
             raise StoreError(f"no recording {key!r}: the store is empty")
-        for col, val in (("recording_id", key), ("path", str(Path(key).resolve()) if key else key),
-                         ("file_name", Path(key).name)):
+        for col, val in (
+            ("recording_id", key),
+            ("path", str(Path(key).resolve()) if key else key),
+            ("file_name", Path(key).name),
+        ):
             hit = df[df[col] == val]
             if len(hit) == 1:
                 return hit.iloc[0].to_dict()
@@ -318,7 +323,9 @@ class Store:
             return hit.iloc[0].to_dict()
         if len(hit) > 1:
             raise StoreError(f"{key!r} matches {len(hit)} recordings", hint="use the recording_id")
-        raise StoreError(f"no recording {key!r} in {self.uri}", hint="list them with `embedstore info --store ...`")
+        raise StoreError(
+            f"no recording {key!r} in {self.uri}", hint="list them with `embedstore info --store ...`"
+        )
 
     def upsert_recordings(self, rows: list[dict]) -> None:
         """Insert or replace recordings by ``recording_id``. New metadata columns widen the table."""
@@ -335,8 +342,9 @@ class Store:
         if self.has_table("recordings") and same_cols:
             t = self.table("recordings")
             # align dtypes with the existing schema
-            tab = pa.Table.from_pandas(new.reindex(columns=[f.name for f in t.schema]), schema=t.schema,
-                                       preserve_index=False)
+            tab = pa.Table.from_pandas(
+                new.reindex(columns=[f.name for f in t.schema]), schema=t.schema, preserve_index=False
+            )
             t.delete(sql_in("recording_id", new["recording_id"]))
             t.add(tab)
             return
@@ -370,9 +378,19 @@ class Store:
         """Encoder setups in the store: key -> {encoder, window_s, hop_s, layers, poolings, provenance}."""
         out: dict[str, dict] = {}
         for s in self.spaces():
-            d = out.setdefault(s.setup_key, {"encoder": s.encoder, "window_s": s.window_s, "hop_s": s.hop_s,
-                                             "layers": [], "layer_names": [], "poolings": [], "dim": s.dim,
-                                             "provenance": s.provenance})
+            d = out.setdefault(
+                s.setup_key,
+                {
+                    "encoder": s.encoder,
+                    "window_s": s.window_s,
+                    "hop_s": s.hop_s,
+                    "layers": [],
+                    "layer_names": [],
+                    "poolings": [],
+                    "dim": s.dim,
+                    "provenance": s.provenance,
+                },
+            )
             if s.layer not in d["layers"]:
                 d["layers"].append(s.layer)
                 d["layer_names"].append(s.layer_name)
@@ -400,8 +418,9 @@ class Store:
         if new:
             self._add("spaces", [s.to_row() for s in new])
 
-    def register_setup(self, encoder, *, window_s: float, hop_s: float,
-                       poolings: Sequence[str] = ("mean",)) -> list[Space]:
+    def register_setup(
+        self, encoder, *, window_s: float, hop_s: float, poolings: Sequence[str] = ("mean",)
+    ) -> list[Space]:
         """Declare the spaces an encoder setup writes: every layer at window level and pooled per recording."""
         for p in poolings:
             check_choice("pooling", p, POOLINGS)
@@ -410,19 +429,46 @@ class Store:
         prov.update(window_s=float(window_s), hop_s=float(hop_s))
         spaces = []
         for li, lname in enumerate(encoder.layer_names):
-            common = dict(setup_key=key, encoder=encoder.name, layer=li, layer_name=lname, window_s=float(window_s),
-                          hop_s=float(hop_s), dim=int(encoder.dim))
-            spaces.append(Space(level="window", pooling="none", provenance={**prov, "layer": li,
-                                "level": "window", "pooling": "none"}, **common))
+            common = dict(
+                setup_key=key,
+                encoder=encoder.name,
+                layer=li,
+                layer_name=lname,
+                window_s=float(window_s),
+                hop_s=float(hop_s),
+                dim=int(encoder.dim),
+            )
+            spaces.append(
+                Space(
+                    level="window",
+                    pooling="none",
+                    provenance={**prov, "layer": li, "level": "window", "pooling": "none"},
+                    **common,
+                )
+            )
             for p in poolings:
-                spaces.append(Space(level="recording", pooling=p, provenance={**prov, "layer": li,
-                                    "level": "recording", "pooling": p}, **common))
+                spaces.append(
+                    Space(
+                        level="recording",
+                        pooling=p,
+                        provenance={**prov, "layer": li, "level": "recording", "pooling": p},
+                        **common,
+                    )
+                )
         self.register_spaces(spaces)
         return spaces
 
-    def find_space(self, *, encoder: str | None = None, setup: str | None = None, layer: int | str | None = None,
-                   level: str = "recording", pooling: str = "mean", window_s: float | None = None,
-                   hop_s: float | None = None) -> Space:
+    def find_space(
+        self,
+        *,
+        encoder: str | None = None,
+        setup: str | None = None,
+        layer: int | str | None = None,
+        level: str = "recording",
+        pooling: str = "mean",
+        window_s: float | None = None,
+        hop_s: float | None = None,
+    ) -> Space:
         """Pick one space; ambiguity or absence is an error that lists what the store holds."""
         check_choice("level", level, LEVELS)
         cands = self.spaces()
@@ -440,8 +486,10 @@ class Store:
         cands = [s for s in cands if s.level == level and (level == "window" or s.pooling == pooling)]
         setups = sorted({s.setup_key for s in cands})
         if len(setups) > 1:
-            raise StoreError(f"several encoder setups match: {', '.join(setups)}",
-                             hint="choose one with --encoder <setup key>")
+            raise StoreError(
+                f"several encoder setups match: {', '.join(setups)}",
+                hint="choose one with --encoder <setup key>",
+            )
         if layer is None or layer == "last":
             layers = sorted({s.layer for s in cands})
             layer = layers[-1] if layers else 0
@@ -488,8 +536,10 @@ class Store:
                 pa.field("end_s", pa.float32()),
                 pa.field("vector", pa.list_(pa.float32(), space.dim)),
             ],
-            metadata={b"embedstore.provenance": json.dumps(space.provenance, sort_keys=True).encode(),
-                      b"embedstore.space_id": space.space_id.encode()},
+            metadata={
+                b"embedstore.provenance": json.dumps(space.provenance, sort_keys=True).encode(),
+                b"embedstore.space_id": space.space_id.encode(),
+            },
         )
 
     def _vector_table(self, space: Space, recording_ids, window_index, start_s, end_s, vectors):
@@ -497,7 +547,9 @@ class Store:
 
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != space.dim:
-            raise StoreError(f"vectors of shape {vectors.shape} do not fit space {space.space_id} (dim {space.dim})")
+            raise StoreError(
+                f"vectors of shape {vectors.shape} do not fit space {space.space_id} (dim {space.dim})"
+            )
         if not np.all(np.isfinite(vectors)):
             raise StoreError(f"non-finite vectors for space {space.space_id}")
         keys = np.array([row_key(r, int(w)) for r, w in zip(recording_ids, window_index)], dtype=np.int64)
@@ -545,10 +597,19 @@ class Store:
                     vecs.append(pooled[None, :])
             self.write_vectors(sp, rids, widx, np.concatenate(st), np.concatenate(en), np.concatenate(vecs))
         self.upsert_recordings([enc.record for enc in batch])
-        self._add("indexed", [
-            {"setup_key": sk, "recording_id": e.record["recording_id"], "content_hash": e.record["content_hash"],
-             "n_windows": int(e.window_vectors.shape[1]), "indexed_at": _now()} for e in batch
-        ])
+        self._add(
+            "indexed",
+            [
+                {
+                    "setup_key": sk,
+                    "recording_id": e.record["recording_id"],
+                    "content_hash": e.record["content_hash"],
+                    "n_windows": int(e.window_vectors.shape[1]),
+                    "indexed_at": _now(),
+                }
+                for e in batch
+            ],
+        )
 
     # ------------------------------------------------------------------ resumability
     def indexed(self, setup: str) -> dict[str, str]:
@@ -565,11 +626,13 @@ class Store:
         for sp in self.spaces(setup_key=setup):
             if not self.has_table(sp.table_name):
                 continue
-            present = set(self._read(sp.table_name, columns=["recording_id"]).column("recording_id").to_pylist())
+            present = set(
+                self._read(sp.table_name, columns=["recording_id"]).column("recording_id").to_pylist()
+            )
             stray = sorted(present - done)
             if stray:
                 for i in range(0, len(stray), 500):
-                    self._delete(sp.table_name, sql_in("recording_id", stray[i:i + 500]))
+                    self._delete(sp.table_name, sql_in("recording_id", stray[i : i + 500]))
                 removed |= set(stray)
         return len(removed)
 
@@ -595,35 +658,65 @@ class Store:
             return
         import pyarrow as pa
 
-        schema = pa.schema([("path", pa.string()), ("file_name", pa.string()), ("reason", pa.string()),
-                            ("message", pa.string()), ("setup_key", pa.string()), ("content_hash", pa.string()),
-                            ("at", pa.string())])
-        norm = [{"path": str(r["path"]), "file_name": Path(str(r["path"])).name, "reason": r["reason"],
-                 "message": r.get("message", ""), "setup_key": r.get("setup_key", ""),
-                 "content_hash": r.get("content_hash", ""), "at": r.get("at") or _now()} for r in rows]
+        schema = pa.schema(
+            [
+                ("path", pa.string()),
+                ("file_name", pa.string()),
+                ("reason", pa.string()),
+                ("message", pa.string()),
+                ("setup_key", pa.string()),
+                ("content_hash", pa.string()),
+                ("at", pa.string()),
+            ]
+        )
+        norm = [
+            {
+                "path": str(r["path"]),
+                "file_name": Path(str(r["path"])).name,
+                "reason": r["reason"],
+                "message": r.get("message", ""),
+                "setup_key": r.get("setup_key", ""),
+                "content_hash": r.get("content_hash", ""),
+                "at": r.get("at") or _now(),
+            }
+            for r in rows
+        ]
         # one row per (path, setup): a newer verdict replaces an older one
         if self.has_table("rejects"):
             for r in norm:
-                self._delete("rejects", f"path = {_sql_str(r['path'])} AND setup_key = {_sql_str(r['setup_key'])}")
+                self._delete(
+                    "rejects", f"path = {_sql_str(r['path'])} AND setup_key = {_sql_str(r['setup_key'])}"
+                )
         self._add("rejects", pa.Table.from_pylist(norm, schema=schema), schema=schema)
 
     def clear_rejects(self, paths: Sequence[str], setup: str) -> None:
         if self.has_table("rejects") and paths:
             for i in range(0, len(paths), 500):
-                self._delete("rejects", sql_in("path", [str(p) for p in paths[i:i + 500]])
-                             + f" AND setup_key = {_sql_str(setup)}")
+                self._delete(
+                    "rejects",
+                    sql_in("path", [str(p) for p in paths[i : i + 500]])
+                    + f" AND setup_key = {_sql_str(setup)}",
+                )
 
     def rejects(self) -> pd.DataFrame:
         import pandas as pd
 
         tab = self._read("rejects")
         if tab is None:
-            return pd.DataFrame(columns=["path", "file_name", "reason", "message", "setup_key", "content_hash", "at"])
+            return pd.DataFrame(
+                columns=["path", "file_name", "reason", "message", "setup_key", "content_hash", "at"]
+            )
         return tab.to_pandas().sort_values(["reason", "path"]).reset_index(drop=True)
 
     # ------------------------------------------------------------------ reading vectors
-    def load(self, space: Space | str, *, where: str | None = None, recording_ids: Sequence[str] | None = None,
-             with_metadata: bool = True) -> EmbeddingSet:
+    def load(
+        self,
+        space: Space | str,
+        *,
+        where: str | None = None,
+        recording_ids: Sequence[str] | None = None,
+        with_metadata: bool = True,
+    ) -> EmbeddingSet:
         """Vectors of a space, optionally restricted by a recordings filter or a list of recording ids.
 
         Rows come back sorted by (recording_id, window_index) so results are reproducible.
@@ -637,7 +730,9 @@ class Store:
             rec = self.recordings(where)
             allowed = list(rec["recording_id"])
         if recording_ids is not None:
-            allowed = list(recording_ids) if allowed is None else [r for r in allowed if r in set(recording_ids)]
+            allowed = (
+                list(recording_ids) if allowed is None else [r for r in allowed if r in set(recording_ids)]
+            )
         tab = self._read(sp.table_name)
         if tab is None:
             raise StoreError(f"space {sp.space_id} has no vectors yet")
@@ -645,11 +740,17 @@ class Store:
         if allowed is not None:
             df = df[df["recording_id"].isin(set(allowed))]
         df = df.sort_values(["recording_id", "window_index"], kind="stable").reset_index(drop=True)
-        vec = np.stack(df["vector"].to_numpy()).astype(np.float32) if len(df) else np.zeros((0, sp.dim), np.float32)
+        vec = (
+            np.stack(df["vector"].to_numpy()).astype(np.float32)
+            if len(df)
+            else np.zeros((0, sp.dim), np.float32)
+        )
         meta = None
         if with_metadata:
             rec = self.recordings() if rec is None else rec
-            meta = pd.DataFrame({"recording_id": df["recording_id"]}).merge(rec, on="recording_id", how="left")
+            meta = pd.DataFrame({"recording_id": df["recording_id"]}).merge(
+                rec, on="recording_id", how="left"
+            )
         return EmbeddingSet(
             space=sp,
             keys=df["row_key"].to_numpy(np.int64),
@@ -661,9 +762,15 @@ class Store:
             metadata=meta,
         )
 
-    def load_layers(self, setup: str, *, level: str = "recording", pooling: str = "mean",
-                    layers: Sequence[int] | None = None, where: str | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, list[Space]]:
+    def load_layers(
+        self,
+        setup: str,
+        *,
+        level: str = "recording",
+        pooling: str = "mean",
+        layers: Sequence[int] | None = None,
+        where: str | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, list[Space]]:
         """All (or some) layers of a setup at once, for probes and sweeps.
 
         Returns
@@ -673,11 +780,16 @@ class Store:
         metadata : DataFrame with n rows (recordings columns, plus window_index/start_s/end_s)
         spaces : the Space of each returned layer
         """
-        sps = [s for s in self.spaces(setup_key=setup) if s.level == level
-               and (level == "window" or s.pooling == pooling)]
+        sps = [
+            s
+            for s in self.spaces(setup_key=setup)
+            if s.level == level and (level == "window" or s.pooling == pooling)
+        ]
         if not sps:
-            raise StoreError(f"no {level}-level spaces for setup {setup!r}",
-                             hint="setups in the store: " + ", ".join(self.setups()))
+            raise StoreError(
+                f"no {level}-level spaces for setup {setup!r}",
+                hint="setups in the store: " + ", ".join(self.setups()),
+            )
         if layers is not None:
             want = set(int(x) for x in layers)
             sps = [s for s in sps if s.layer in want]
@@ -685,7 +797,9 @@ class Store:
         ref = sets[0]
         for s in sets[1:]:
             if not np.array_equal(s.keys, ref.keys):
-                raise StoreError(f"layers of setup {setup} are out of step; re-index or run `embedstore repair`")
+                raise StoreError(
+                    f"layers of setup {setup} are out of step; re-index or run `embedstore repair`"
+                )
         X = np.stack([s.vectors for s in sets])
         full = self.load(sps[0], where=where, with_metadata=True)
         meta = full.metadata.copy()
@@ -721,13 +835,25 @@ class Store:
             n_done = len(self.indexed(key))
             spaces = self.spaces(setup_key=key)
             win = [sp for sp in spaces if sp.level == "window"]
-            n_windows = self.table(win[0].table_name).count_rows() if win and self.has_table(win[0].table_name) else 0
-            out_setups.append({
-                "setup": key, "encoder": s["encoder"], "model_id": s["provenance"].get("model_id", ""),
-                "revision": s["provenance"].get("revision", ""), "window_s": s["window_s"], "hop_s": s["hop_s"],
-                "dim": s["dim"], "layers": len(s["layers"]), "layer_names": s["layer_names"],
-                "poolings": s["poolings"], "recordings": n_done, "windows": n_windows,
-            })
+            n_windows = (
+                self.table(win[0].table_name).count_rows() if win and self.has_table(win[0].table_name) else 0
+            )
+            out_setups.append(
+                {
+                    "setup": key,
+                    "encoder": s["encoder"],
+                    "model_id": s["provenance"].get("model_id", ""),
+                    "revision": s["provenance"].get("revision", ""),
+                    "window_s": s["window_s"],
+                    "hop_s": s["hop_s"],
+                    "dim": s["dim"],
+                    "layers": len(s["layers"]),
+                    "layer_names": s["layer_names"],
+                    "poolings": s["poolings"],
+                    "recordings": n_done,
+                    "windows": n_windows,
+                }
+            )
         versions = {}
         for name in self.table_names():
             try:
@@ -757,8 +883,13 @@ def _clean_frame(df):
             non_null = df[c].dropna()
             types = {type(v) for v in non_null}
             if len(types) > 1 or (types and not types <= {str}):
-                df[c] = df[c].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else
-                                  (json.dumps(v) if isinstance(v, list | dict) else str(v)))
+                df[c] = df[c].map(
+                    lambda v: (
+                        None
+                        if v is None or (isinstance(v, float) and np.isnan(v))
+                        else (json.dumps(v) if isinstance(v, list | dict) else str(v))
+                    )
+                )
     return pd.DataFrame(df)
 
 

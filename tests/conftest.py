@@ -28,7 +28,9 @@ def chroma_store(synth_collection, tmp_path_factory):
     from embedstore.store import Store
 
     st = Store(tmp_path_factory.mktemp("stores") / "chroma.lance")
-    index_paths(synth_collection.parent / "audio", st, "chroma", metadata=synth_collection, window_s=4.0, hop_s=2.0)
+    index_paths(
+        synth_collection.parent / "audio", st, "chroma", metadata=synth_collection, window_s=4.0, hop_s=2.0
+    )
     return st
 
 

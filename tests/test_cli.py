@@ -29,16 +29,42 @@ def indexed(synth_collection, tmp_path_factory):
 
     bad = write_bad_files(audio)
     store = tmp / "piano.lance"
-    res = _run("index", audio, "--store", store, "--encoder", "chroma", "--metadata", synth_collection,
-               "--window", 4, "--hop", 2, "--no-progress")
+    res = _run(
+        "index",
+        audio,
+        "--store",
+        store,
+        "--encoder",
+        "chroma",
+        "--metadata",
+        synth_collection,
+        "--window",
+        4,
+        "--hop",
+        2,
+        "--no-progress",
+    )
     assert res.exit_code == 0, res.output
     return store, audio, bad
 
 
 def test_index_reports_and_reruns_add_nothing(indexed, synth_collection):
     store, audio, bad = indexed
-    res = _run("index", audio, "--store", store, "--encoder", "chroma", "--metadata", synth_collection,
-               "--window", 4, "--hop", 2, "--json")
+    res = _run(
+        "index",
+        audio,
+        "--store",
+        store,
+        "--encoder",
+        "chroma",
+        "--metadata",
+        synth_collection,
+        "--window",
+        4,
+        "--hop",
+        2,
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
     assert d["added"] == 0 and d["skipped"] == 9
@@ -76,7 +102,9 @@ def test_search_json_by_file_and_id(indexed):
     rid = hits[0]["recording_id"]
     res = _run("search", "--store", store, "--id", rid, "-k", "3", "--exclude-same-recording", "--json")
     assert rid not in [h["recording_id"] for h in json.loads(res.output)]
-    res = _run("search", "--store", store, "--query", q, "--start", 2, "--end", 6, "--windows", "--json", "-k", 4)
+    res = _run(
+        "search", "--store", store, "--query", q, "--start", 2, "--end", 6, "--windows", "--json", "-k", 4
+    )
     hits = json.loads(res.output)
     assert len(hits) == 4 and all(h["end_s"] - h["start_s"] == pytest.approx(4.0) for h in hits)
     piece = hits[0]["piece_id"]
@@ -111,8 +139,10 @@ def test_demo_runs_end_to_end(tmp_path):
 
 
 def test_help_is_fast_because_imports_are_lazy():
-    code = ("import sys, embedstore.cli; heavy = [m for m in ('torch', 'transformers', 'lancedb', 'faiss', "
-            "'pandas', 'sklearn') if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)")
+    code = (
+        "import sys, embedstore.cli; heavy = [m for m in ('torch', 'transformers', 'lancedb', 'faiss', "
+        "'pandas', 'sklearn') if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
+    )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
     res = _run("--help")

@@ -19,8 +19,9 @@ def run_notebook(path: Path, tmp_path: Path, env: dict | None = None, timeout: i
     old = {k: os.environ.get(k) for k in (env or {})}
     os.environ.update(env or {})
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-                       ).execute()
+        NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
     finally:
         for k, v in old.items():
             if v is None:
@@ -33,6 +34,8 @@ def run_notebook(path: Path, tmp_path: Path, env: dict | None = None, timeout: i
 @pytest.mark.slow
 def test_quickstart_notebook_executes(tmp_path):
     nb = run_notebook(NB, tmp_path, env={"EMBEDSTORE_NB_WORKDIR": str(tmp_path)})
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"
+    ]
     assert not errors
     assert (tmp_path / "similarity.png").stat().st_size > 5000

@@ -88,7 +88,9 @@ CRASH = textwrap.dedent("""
 
 def test_kill_9_mid_write_resumes_without_duplicates_or_losses(folder, tmp_path):
     store_dir = tmp_path / "s.lance"
-    p = subprocess.run([sys.executable, "-c", CRASH, str(folder), str(store_dir)], capture_output=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-c", CRASH, str(folder), str(store_dir)], capture_output=True, timeout=300
+    )
     assert p.returncode == -9, p.stderr.decode()[-2000:]
     st = Store(store_dir)
     key = "chroma-w4-h2"

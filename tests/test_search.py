@@ -40,7 +40,9 @@ def test_where_filter_is_respected(chroma_store):
 
 def test_passage_query_returns_windows_of_other_performances(chroma_store):
     r = chroma_store.recordings().iloc[0]
-    res = search(chroma_store, recording_id=r["recording_id"], start_s=2, end_s=6, k=3, exclude_same_recording=True)
+    res = search(
+        chroma_store, recording_id=r["recording_id"], start_s=2, end_s=6, k=3, exclude_same_recording=True
+    )
     assert len({h.recording_id for h in res.hits}) == len(res.hits) == 3
     res_w = search(chroma_store, recording_id=r["recording_id"], start_s=2, end_s=6, k=6, windows=True)
     assert len(res_w.hits) == 6
@@ -95,14 +97,28 @@ def test_bad_queries_are_clear_errors(chroma_store, tmp_path):
 def test_interpretation_mode_restricts_to_the_piece_unless_any_piece(chroma_store):
     recs = chroma_store.recordings()
     r = recs.iloc[0]
-    res = search(chroma_store, recording_id=r["recording_id"], k=10, mode="interpretation",
-                 exclude_same_recording=True)
+    res = search(
+        chroma_store, recording_id=r["recording_id"], k=10, mode="interpretation", exclude_same_recording=True
+    )
     assert len(res.hits) == 2 and {h.metadata["piece_id"] for h in res.hits} == {r["piece_id"]}
-    wide = search(chroma_store, recording_id=r["recording_id"], k=10, mode="interpretation", any_piece=True,
-                  exclude_same_recording=True)
+    wide = search(
+        chroma_store,
+        recording_id=r["recording_id"],
+        k=10,
+        mode="interpretation",
+        any_piece=True,
+        exclude_same_recording=True,
+    )
     assert len(wide.hits) == len(recs) - 1
     assert len({h.metadata["piece_id"] for h in wide.hits}) == 3
     # a passage query works in interpretation mode too
-    p = search(chroma_store, recording_id=r["recording_id"], start_s=2, end_s=6, k=5, mode="interpretation",
-               exclude_same_recording=True)
+    p = search(
+        chroma_store,
+        recording_id=r["recording_id"],
+        start_s=2,
+        end_s=6,
+        k=5,
+        mode="interpretation",
+        exclude_same_recording=True,
+    )
     assert p.hits and all(h.metadata["piece_id"] == r["piece_id"] for h in p.hits)

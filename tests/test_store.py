@@ -12,12 +12,24 @@ from embedstore.store import EncodedRecording, Space, Store, row_key
 
 
 def _space(dim=4, level="window", pooling="none", prov=None, key="toy-w1-h1"):
-    return Space(setup_key=key, encoder="toy", layer=0, layer_name="L0", level=level, pooling=pooling, window_s=1.0,
-                 hop_s=1.0, dim=dim, provenance=prov or {"encoder": "toy", "dim": dim})
+    return Space(
+        setup_key=key,
+        encoder="toy",
+        layer=0,
+        layer_name="L0",
+        level=level,
+        pooling=pooling,
+        window_s=1.0,
+        hop_s=1.0,
+        dim=dim,
+        provenance=prov or {"encoder": "toy", "dim": dim},
+    )
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(n_rec=hst.integers(1, 6), n_win=hst.integers(1, 5), dim=hst.integers(1, 16), seed=hst.integers(0, 10**6))
+@given(
+    n_rec=hst.integers(1, 6), n_win=hst.integers(1, 5), dim=hst.integers(1, 16), seed=hst.integers(0, 10**6)
+)
 def test_vectors_round_trip(tmp_path_factory, n_rec, n_win, dim, seed):
     rng = np.random.default_rng(seed)
     st = Store(tmp_path_factory.mktemp("rt") / "s.lance")
@@ -52,8 +64,15 @@ def test_provenance_travels_with_the_table(tmp_path):
 
 def test_recordings_upsert_widens_columns_and_filters(tmp_path):
     st = Store(tmp_path / "s.lance")
-    base = {"path": "/x", "file_name": "x", "content_hash": "h", "duration_s": 1.0, "sample_rate": 1, "channels": 1,
-            "added_at": "t"}
+    base = {
+        "path": "/x",
+        "file_name": "x",
+        "content_hash": "h",
+        "duration_s": 1.0,
+        "sample_rate": 1,
+        "channels": 1,
+        "added_at": "t",
+    }
     st.upsert_recordings([{**base, "recording_id": "a", "composer": "Chopin"}])
     st.upsert_recordings([{**base, "recording_id": "b", "composer": "Bach", "henle": 7}])
     st.upsert_recordings([{**base, "recording_id": "a", "composer": "Chopin", "henle": 9}])
@@ -76,8 +95,16 @@ def test_rejects_keep_latest_verdict(tmp_path):
 
 
 def _encoded(rid, n=3, dim=4, layers=2):
-    rec = {"recording_id": rid, "path": f"/{rid}.wav", "file_name": f"{rid}.wav", "content_hash": rid * 4,
-           "duration_s": float(n), "sample_rate": 1, "channels": 1, "added_at": "t"}
+    rec = {
+        "recording_id": rid,
+        "path": f"/{rid}.wav",
+        "file_name": f"{rid}.wav",
+        "content_hash": rid * 4,
+        "duration_s": float(n),
+        "sample_rate": 1,
+        "channels": 1,
+        "added_at": "t",
+    }
     v = np.arange(layers * n * dim, dtype=np.float32).reshape(layers, n, dim) + len(rid)
     return EncodedRecording(rec, v, np.arange(n, dtype=float), np.arange(n, dtype=float) + 1, np.ones(n))
 

@@ -16,20 +16,33 @@ StoreOpt = Annotated[Path, typer.Option("--store", "-s", help="Store directory (
 def index(
     paths: Annotated[list[Path], typer.Argument(help="Folders and/or audio files to index (recursive).")],
     store: StoreOpt = Path("embedstore.lance"),
-    encoder: Annotated[str, typer.Option("--encoder", "-e", help="Encoder name (see `embedstore encoders`) or "
-                                         "hf:/path/to/model.")] = "chroma",
-    metadata: Annotated[Path | None, typer.Option("--metadata", "-m", help="CSV/JSON sidecar joined by path, "
-                                                  "file name or stem.")] = None,
+    encoder: Annotated[
+        str,
+        typer.Option(
+            "--encoder", "-e", help="Encoder name (see `embedstore encoders`) or hf:/path/to/model."
+        ),
+    ] = "chroma",
+    metadata: Annotated[
+        Path | None,
+        typer.Option("--metadata", "-m", help="CSV/JSON sidecar joined by path, file name or stem."),
+    ] = None,
     window: Annotated[float, typer.Option(help="Analysis window, seconds.")] = 10.0,
     hop: Annotated[float, typer.Option(help="Hop between windows, seconds.")] = 5.0,
-    pooling: Annotated[str, typer.Option(help="Recording-level poolings, comma-separated (mean,max).")] = "mean,max",
-    model_path: Annotated[Path | None, typer.Option(help="Local from_pretrained directory for a registered "
-                                                    "transformers encoder.")] = None,
-    dtype: Annotated[str | None, typer.Option(help="auto, float32 or bfloat16 (transformers encoders).")] = None,
+    pooling: Annotated[
+        str, typer.Option(help="Recording-level poolings, comma-separated (mean,max).")
+    ] = "mean,max",
+    model_path: Annotated[
+        Path | None,
+        typer.Option(help="Local from_pretrained directory for a registered transformers encoder."),
+    ] = None,
+    dtype: Annotated[
+        str | None, typer.Option(help="auto, float32 or bfloat16 (transformers encoders).")
+    ] = None,
     batch_files: Annotated[int, typer.Option(help="Files per reader/writer batch.")] = 16,
     batch_windows: Annotated[int, typer.Option(help="Windows per encoder forward pass.")] = 32,
     workers: Annotated[int | None, typer.Option(help="Decoding threads.")] = None,
-    max_duration: Annotated[float, typer.Option(help="Reject files longer than this many seconds.")] = 4 * 3600.0,
+    max_duration: Annotated[float, typer.Option(help="Reject files longer than this many seconds.")] = 4
+    * 3600.0,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -41,18 +54,31 @@ def index(
         kw["model_path"] = str(model_path)
     if dtype is not None:
         kw["dtype"] = dtype
-    rep = index_paths(paths, store, encoder, window_s=window, hop_s=hop, metadata=metadata,
-                      poolings=tuple(p.strip() for p in pooling.split(",") if p.strip()), batch_files=batch_files,
-                      batch_windows=batch_windows, workers=workers, max_duration_s=max_duration,
-                      progress=progress and not json_out, encoder_kwargs=kw)
+    rep = index_paths(
+        paths,
+        store,
+        encoder,
+        window_s=window,
+        hop_s=hop,
+        metadata=metadata,
+        poolings=tuple(p.strip() for p in pooling.split(",") if p.strip()),
+        batch_files=batch_files,
+        batch_windows=batch_windows,
+        workers=workers,
+        max_duration_s=max_duration,
+        progress=progress and not json_out,
+        encoder_kwargs=kw,
+    )
     d = rep.as_dict()
     if json_out:
         print_json(d)
     else:
         c = console()
-        c.print(f"[bold]{rep.setup_key}[/]: {len(rep.added)} added ({len(rep.replaced)} changed files re-indexed), "
-                f"{len(rep.skipped)} already indexed, {len(rep.duplicates)} duplicates, "
-                f"{len(rep.rejected)} rejected; {rep.windows} windows, {rep.audio_s / 60:.1f} min of audio")
+        c.print(
+            f"[bold]{rep.setup_key}[/]: {len(rep.added)} added ({len(rep.replaced)} changed files re-indexed), "
+            f"{len(rep.skipped)} already indexed, {len(rep.duplicates)} duplicates, "
+            f"{len(rep.rejected)} rejected; {rep.windows} windows, {rep.audio_s / 60:.1f} min of audio"
+        )
         if rep.cleaned_partial:
             c.print(f"resumed: removed partial rows of {rep.cleaned_partial} interrupted recordings")
         if not rep.added and rep.files_seen and len(rep.skipped) == rep.files_seen:

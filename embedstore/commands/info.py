@@ -25,14 +25,27 @@ def info(
     from rich.table import Table
 
     c = console()
-    c.print(f"[bold]{d['store']}[/]: {d['recordings']} recordings, {d['total_duration_s'] / 60:.1f} min, "
-            f"{d['rejects']} rejected files")
+    c.print(
+        f"[bold]{d['store']}[/]: {d['recordings']} recordings, {d['total_duration_s'] / 60:.1f} min, "
+        f"{d['rejects']} rejected files"
+    )
     if d["metadata_columns"]:
         c.print("metadata columns: " + ", ".join(d["metadata_columns"]))
-    t = Table("setup", "encoder", "model", "window/hop (s)", "dim", "layers", "poolings", "recordings", "windows")
+    t = Table(
+        "setup", "encoder", "model", "window/hop (s)", "dim", "layers", "poolings", "recordings", "windows"
+    )
     for s in d["setups"]:
-        t.add_row(s["setup"], s["encoder"], str(s["model_id"]), f"{s['window_s']:g}/{s['hop_s']:g}", str(s["dim"]),
-                  str(s["layers"]), ",".join(s["poolings"]), str(s["recordings"]), str(s["windows"]))
+        t.add_row(
+            s["setup"],
+            s["encoder"],
+            str(s["model_id"]),
+            f"{s['window_s']:g}/{s['hop_s']:g}",
+            str(s["dim"]),
+            str(s["layers"]),
+            ",".join(s["poolings"]),
+            str(s["recordings"]),
+            str(s["windows"]),
+        )
     c.print(t)
 
 
@@ -41,8 +54,18 @@ def encoders(json_out: Annotated[bool, typer.Option("--json", help="Print JSON."
     """List available encoders with their dimensions, layers and sample rates."""
     from embedstore.encoders import available_encoders
 
-    rows = [{"name": n, "kind": e.kind, "sample_rate": e.sample_rate, "dim": e.dim, "layers": e.n_layers,
-             "model_id": e.model_id, "description": e.description} for n, e in sorted(available_encoders().items())]
+    rows = [
+        {
+            "name": n,
+            "kind": e.kind,
+            "sample_rate": e.sample_rate,
+            "dim": e.dim,
+            "layers": e.n_layers,
+            "model_id": e.model_id,
+            "description": e.description,
+        }
+        for n, e in sorted(available_encoders().items())
+    ]
     if json_out:
         print_json(rows)
         return
@@ -50,15 +73,24 @@ def encoders(json_out: Annotated[bool, typer.Option("--json", help="Print JSON."
 
     t = Table("name", "kind", "rate (Hz)", "dim", "layers", "model", "description")
     for r in rows:
-        t.add_row(r["name"], r["kind"], str(r["sample_rate"]), str(r["dim"] or "?"), str(r["layers"] or "?"),
-                  r["model_id"], r["description"])
+        t.add_row(
+            r["name"],
+            r["kind"],
+            str(r["sample_rate"]),
+            str(r["dim"] or "?"),
+            str(r["layers"] or "?"),
+            r["model_id"],
+            r["description"],
+        )
     console().print(t)
     console().print("Any local transformers model directory also works: --encoder hf:/path/to/model")
 
 
 @handle_errors
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the generated collection and store.")] = Path("embedstore-demo"),
+    out: Annotated[Path, typer.Option(help="Folder for the generated collection and store.")] = Path(
+        "embedstore-demo"
+    ),
     encoder: Annotated[str, typer.Option("--encoder", "-e")] = "chroma",
     pieces: Annotated[int, typer.Option(help="Number of synthetic pieces.")] = 4,
     performers: Annotated[int, typer.Option(help="Number of synthetic performers.")] = 3,

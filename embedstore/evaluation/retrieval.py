@@ -80,8 +80,9 @@ def rankings_from_similarity(sim: np.ndarray, *, exclude_self: bool = True) -> n
     return order
 
 
-def evaluate_rankings(order: np.ndarray, labels, *, candidates_mask: np.ndarray | None = None,
-                      ks=(1, 5, 10)) -> dict:
+def evaluate_rankings(
+    order: np.ndarray, labels, *, candidates_mask: np.ndarray | None = None, ks=(1, 5, 10)
+) -> dict:
     """Per-query and mean metrics for rankings over a labelled collection.
 
     Parameters
@@ -104,12 +105,16 @@ def evaluate_rankings(order: np.ndarray, labels, *, candidates_mask: np.ndarray 
             items = items[candidates_mask[q, items]]
         rel = labels[items] == labels[q]
         n_rel = int(rel.sum())
-        row = {"query": int(q), "n_candidates": int(len(items)), "n_relevant": n_rel,
-               "ap": average_precision(rel) if n_rel else float("nan"),
-               "rr": reciprocal_rank(rel) if n_rel else float("nan"),
-               "first_rank": first_relevant_rank(rel) if n_rel else float("nan"),
-               "chance_ap": chance_average_precision(len(items), n_rel) if len(items) else float("nan"),
-               "chance_p": (n_rel / len(items)) if len(items) else float("nan")}
+        row = {
+            "query": int(q),
+            "n_candidates": int(len(items)),
+            "n_relevant": n_rel,
+            "ap": average_precision(rel) if n_rel else float("nan"),
+            "rr": reciprocal_rank(rel) if n_rel else float("nan"),
+            "first_rank": first_relevant_rank(rel) if n_rel else float("nan"),
+            "chance_ap": chance_average_precision(len(items), n_rel) if len(items) else float("nan"),
+            "chance_p": (n_rel / len(items)) if len(items) else float("nan"),
+        }
         for k in ks:
             row[f"p@{k}"] = precision_at_k(rel, k) if n_rel else float("nan")
         per.append(row)
@@ -119,8 +124,12 @@ def evaluate_rankings(order: np.ndarray, labels, *, candidates_mask: np.ndarray 
         v = v[np.isfinite(v)]
         return float(v.mean()) if len(v) else float("nan")
 
-    mean = {"map": m("ap"), "mrr": m("rr"), "mr1": m("first_rank"),
-            **{f"p@{k}": m(f"p@{k}") for k in ks},
-            "n_queries": int(sum(np.isfinite(r["ap"]) for r in per))}
+    mean = {
+        "map": m("ap"),
+        "mrr": m("rr"),
+        "mr1": m("first_rank"),
+        **{f"p@{k}": m(f"p@{k}") for k in ks},
+        "n_queries": int(sum(np.isfinite(r["ap"]) for r in per)),
+    }
     chance = {"map": m("chance_ap"), **{f"p@{k}": m("chance_p") for k in ks}}
     return {"per_query": per, "mean": mean, "chance": chance}

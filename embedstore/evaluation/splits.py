@@ -14,7 +14,9 @@ import numpy as np
 from embedstore.errors import ConfigError
 
 
-def group_kfold(groups, *, n_splits: int = 5, seed: int = 0, stratify=None) -> list[tuple[np.ndarray, np.ndarray]]:
+def group_kfold(
+    groups, *, n_splits: int = 5, seed: int = 0, stratify=None
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Grouped k-fold: no group appears in both train and test of a fold.
 
     Parameters
@@ -35,8 +37,10 @@ def group_kfold(groups, *, n_splits: int = 5, seed: int = 0, stratify=None) -> l
     groups = np.asarray(groups)
     uniq, inv = np.unique(groups.astype(str), return_inverse=True)
     if len(uniq) < 2:
-        raise ConfigError(f"need at least 2 groups for a grouped split, got {len(uniq)}",
-                          hint="group by another column (piece_id, performer_code, recording_id)")
+        raise ConfigError(
+            f"need at least 2 groups for a grouped split, got {len(uniq)}",
+            hint="group by another column (piece_id, performer_code, recording_id)",
+        )
     k = min(n_splits, len(uniq))
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(uniq))
@@ -50,7 +54,9 @@ def group_kfold(groups, *, n_splits: int = 5, seed: int = 0, stratify=None) -> l
         # that class, ties to the least loaded fold: folds get similar class mixes and similar sizes
         y = np.asarray(stratify).astype(str)
         classes, yi = np.unique(y, return_inverse=True)
-        majority = np.array([np.bincount(yi[inv == g], minlength=len(classes)).argmax() for g in range(len(uniq))])
+        majority = np.array(
+            [np.bincount(yi[inv == g], minlength=len(classes)).argmax() for g in range(len(uniq))]
+        )
         order = order[np.lexsort((np.arange(len(order)), majority[order]))]
         per_class = np.zeros((k, len(classes)))
         for gi, g in enumerate(order):

@@ -22,14 +22,21 @@ class Estimate:
     level: float = 0.95
 
     def as_dict(self) -> dict:
-        return {"value": self.value, "ci_low": self.low, "ci_high": self.high, "n": self.n, "ci_level": self.level}
+        return {
+            "value": self.value,
+            "ci_low": self.low,
+            "ci_high": self.high,
+            "n": self.n,
+            "ci_level": self.level,
+        }
 
     def __str__(self) -> str:
         return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
 
-def bootstrap_ci(metric: Callable[..., float], *arrays, n_boot: int = 1000, level: float = 0.95,
-                 groups=None, seed: int = 0) -> Estimate:
+def bootstrap_ci(
+    metric: Callable[..., float], *arrays, n_boot: int = 1000, level: float = 0.95, groups=None, seed: int = 0
+) -> Estimate:
     """Percentile bootstrap CI of ``metric(*arrays)``.
 
     Parameters
