@@ -21,7 +21,6 @@ Validation (``AudioError.reason``)
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import struct
@@ -32,6 +31,7 @@ import numpy as np
 
 from embedstore import config
 from embedstore.errors import AudioError, ConfigError
+from embedstore.utils import sha256_file
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -135,15 +135,8 @@ def is_audio_path(path) -> bool:
 
 
 def content_hash(path, *, chunk: int = 1 << 20) -> str:
-    """SHA-256 of the file's bytes, as 64 hex digits (identifies a recording independently of its name)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                break
-            h.update(b)
-    return h.hexdigest()
+    """SHA-256 of the file's bytes (see :func:`embedstore.utils.sha256_file`, which callers should use)."""
+    return sha256_file(path, chunk=chunk)
 
 
 def rms_db(samples) -> float:

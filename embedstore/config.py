@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+#: Default store location (a LanceDB directory) of every command.
+DEFAULT_STORE = "embedstore.lance"
 #: Default analysis window and hop, seconds.
 DEFAULT_WINDOW_S = 10.0
 DEFAULT_HOP_S = 5.0

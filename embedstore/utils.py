@@ -1,12 +1,32 @@
-"""Small helpers shared across rooms: JSON-safe conversion and a one-line machine description for benchmarks."""
+"""Small helpers shared across rooms: the one file hash, JSON-safe conversion and output, and a one-line machine
+description for benchmarks."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+
+def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes as 64 hex digits: the one content hash of the project.
+
+    It identifies a recording independently of its name (recording ids are its first 16 digits), and verifies
+    derived files (index caches, saved weights).
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
 
 
 def jsonable(o):
@@ -22,6 +42,23 @@ def jsonable(o):
     if isinstance(o, float) and not np.isfinite(o):
         return None
     return o
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if hasattr(o, "as_dict"):
+        return o.as_dict()
+    return str(o)
+
+
+def dumps(obj: Any) -> str:
+    """Indented JSON with numpy types handled, non-finite floats written as null and non-ASCII kept."""
+    return json.dumps(
+        jsonable(json.loads(json.dumps(obj, default=_json_default))), indent=2, ensure_ascii=False
+    )
 
 
 def machine_description() -> str:

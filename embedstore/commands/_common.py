@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from typing import Any
 
 import typer
+
+from embedstore.utils import dumps
 
 
 def _console(stderr: bool = False):
@@ -44,36 +45,6 @@ def handle_errors(fn):
             raise typer.Exit(130) from None
 
     return wrapper
-
-
-def _default(o: Any):
-    import numpy as np
-
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if hasattr(o, "as_dict"):
-        return o.as_dict()
-    if hasattr(o, "__fspath__"):
-        return str(o)
-    return str(o)
-
-
-def dumps(obj: Any) -> str:
-    """JSON with numpy types handled and NaN written as null."""
-    import math
-
-    def clean(x):
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        if isinstance(x, dict):
-            return {str(k): clean(v) for k, v in x.items()}
-        if isinstance(x, list | tuple):
-            return [clean(v) for v in x]
-        return x
-
-    return json.dumps(clean(json.loads(json.dumps(obj, default=_default))), indent=2, ensure_ascii=False)
 
 
 def print_json(obj: Any) -> None:
