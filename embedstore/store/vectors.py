@@ -27,7 +27,6 @@ from embedstore.store.schema import (
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
-    import pyarrow as pa
 
 
 class VectorTables(RecordingCatalog):
@@ -51,10 +50,30 @@ class VectorTables(RecordingCatalog):
         recording_ids : (n,) str
         window_index : (n,) int, ``-1`` for pooled recording vectors
         start_s, end_s : (n,) float, window bounds in seconds
-        vectors : (n, space.dim) float, finite
+        vectors : (n, space.dim) float, finite (anything else is a :class:`StoreError`)
         """
+        import pyarrow as pa
+
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != space.dim:
+            raise StoreError(
+                f"vectors of shape {vectors.shape} do not fit space {space.space_id} (dim {space.dim})"
+            )
+        if not np.all(np.isfinite(vectors)):
+            raise StoreError(f"non-finite vectors for space {space.space_id}")
         self.register_spaces([space])
-        tab = _arrow_vectors(space, recording_ids, window_index, start_s, end_s, vectors)
+        keys = np.array([row_key(r, int(w)) for r, w in zip(recording_ids, window_index)], dtype=np.int64)
+        tab = pa.Table.from_arrays(
+            [
+                pa.array(keys, pa.int64()),
+                pa.array(list(recording_ids), pa.string()),
+                pa.array(np.asarray(window_index, dtype=np.int32)),
+                pa.array(np.asarray(start_s, dtype=np.float32)),
+                pa.array(np.asarray(end_s, dtype=np.float32)),
+                pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), space.dim),
+            ],
+            schema=vector_schema(space),
+        )
         self.add_rows(space.table_name, tab, schema=tab.schema)
 
     def write_encoded(self, spaces: Sequence[Space], batch: Sequence[EncodedRecording]) -> None:
@@ -242,35 +261,3 @@ class VectorTables(RecordingCatalog):
         meta["start_s"] = full.start_s
         meta["end_s"] = full.end_s
         return ref.recording_ids, X, meta, sps
-
-
-def _arrow_vectors(
-    space: Space,
-    recording_ids: Sequence[str] | np.ndarray,
-    window_index: Sequence[int] | np.ndarray,
-    start_s: Sequence[float] | np.ndarray,
-    end_s: Sequence[float] | np.ndarray,
-    vectors: np.ndarray,
-) -> pa.Table:
-    """Rows of a vectors table, checked: ``vectors`` must be (n, space.dim) and finite."""
-    import pyarrow as pa
-
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2 or vectors.shape[1] != space.dim:
-        raise StoreError(
-            f"vectors of shape {vectors.shape} do not fit space {space.space_id} (dim {space.dim})"
-        )
-    if not np.all(np.isfinite(vectors)):
-        raise StoreError(f"non-finite vectors for space {space.space_id}")
-    keys = np.array([row_key(r, int(w)) for r, w in zip(recording_ids, window_index)], dtype=np.int64)
-    return pa.Table.from_arrays(
-        [
-            pa.array(keys, pa.int64()),
-            pa.array(list(recording_ids), pa.string()),
-            pa.array(np.asarray(window_index, dtype=np.int32)),
-            pa.array(np.asarray(start_s, dtype=np.float32)),
-            pa.array(np.asarray(end_s, dtype=np.float32)),
-            pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), space.dim),
-        ],
-        schema=vector_schema(space),
-    )
