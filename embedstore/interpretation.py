@@ -38,16 +38,17 @@ Vectors are (n, d) float arrays; pieces are (n,) labels. Outputs are float32.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from embedstore.errors import ConfigError, check_choice
 
 METHODS = ("piece-mean", "piece-zscore")
 
 
-def _is_missing(v) -> bool:
+def _is_missing(v: Any) -> bool:
     if v is None:
         return True
     if isinstance(v, float | np.floating) and not np.isfinite(v):
@@ -78,7 +79,7 @@ class PieceStats:
     method: str = "piece-mean"
     min_count: int = 2
 
-    def infer_piece(self, query_vectors) -> np.ndarray:
+    def infer_piece(self, query_vectors: ArrayLike) -> np.ndarray:
         """Nearest piece centroid (Euclidean) of each query vector.
 
         Parameters
@@ -109,7 +110,7 @@ class PieceStats:
             )
         return out
 
-    def apply(self, query_vectors, piece=None) -> tuple[np.ndarray, np.ndarray]:
+    def apply(self, query_vectors: ArrayLike, piece: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Residuals of query vectors.
 
         Parameters
@@ -143,7 +144,11 @@ class PieceStats:
 
 
 def residualize(
-    vectors, pieces, *, method: Literal["piece-mean", "piece-zscore"] = "piece-mean", min_count: int = 2
+    vectors: ArrayLike,
+    pieces: ArrayLike,
+    *,
+    method: Literal["piece-mean", "piece-zscore"] = "piece-mean",
+    min_count: int = 2,
 ) -> tuple[np.ndarray, PieceStats]:
     """Remove each piece's centroid from its vectors.
 

@@ -137,6 +137,34 @@ def test_partial_rows_without_marker_are_cleaned(tmp_path):
     np.testing.assert_allclose(X[0, 1], _encoded("bb").window_vectors[0].max(axis=0))
 
 
+def test_pooling_weighs_windows_by_their_real_audio():
+    from embedstore.errors import ConfigError
+    from embedstore.store import pool_windows, window_weights
+
+    v = np.array([[[0.0, 2.0], [4.0, 6.0], [8.0, 10.0]]], np.float32)  # (1 layer, 3 windows, 2)
+    w = window_weights(np.array([0.0, 1.0, 2.0]), 2.0, 3.5)  # the last window holds 1.5 s of 2 s
+    np.testing.assert_allclose(w, [1.0, 1.0, 0.75])
+    np.testing.assert_allclose(pool_windows(v, w, "mean")[0], (v[0] * w[:, None]).sum(0) / w.sum(), rtol=1e-6)
+    np.testing.assert_allclose(pool_windows(v, None, "mean")[0], [4.0, 6.0])
+    np.testing.assert_allclose(pool_windows(v, w, "max")[0], [8.0, 10.0])
+    with pytest.raises(ConfigError, match="'mean', 'max'"):
+        pool_windows(v, w, "median")
+
+
+def test_unknown_layer_name_is_a_clear_error(tmp_path):
+    st = Store(tmp_path / "s.lance")
+    st.register_setup(_Enc(), window_s=1, hop_s=1)
+    assert st.find_space(layer="L1", level="window").layer == 1
+    with pytest.raises(StoreError, match="no space") as e:
+        st.find_space(layer="L9", level="window")
+    assert "toy-w1-h1.L0.window" in (e.value.hint or "")
+
+
+def test_store_has_public_methods_only():
+    private = [m for m in dir(Store) if m.startswith("_") and not m.startswith("__")]
+    assert private == []
+
+
 def test_missing_store_is_a_clear_error(tmp_path):
     with pytest.raises(StoreError, match="no store"):
         Store(tmp_path / "nope.lance", create=False)

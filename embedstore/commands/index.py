@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from embedstore import config
 from embedstore.commands._common import console, err_console, handle_errors, print_json
 
 StoreOpt = Annotated[Path, typer.Option("--store", "-s", help="Store directory (LanceDB).")]
@@ -15,7 +16,7 @@ StoreOpt = Annotated[Path, typer.Option("--store", "-s", help="Store directory (
 @handle_errors
 def index(
     paths: Annotated[list[Path], typer.Argument(help="Folders and/or audio files to index (recursive).")],
-    store: StoreOpt = Path("embedstore.lance"),
+    store: StoreOpt = Path(config.DEFAULT_STORE),
     encoder: Annotated[
         str,
         typer.Option(
@@ -26,8 +27,8 @@ def index(
         Path | None,
         typer.Option("--metadata", "-m", help="CSV/JSON sidecar joined by path, file name or stem."),
     ] = None,
-    window: Annotated[float, typer.Option(help="Analysis window, seconds.")] = 10.0,
-    hop: Annotated[float, typer.Option(help="Hop between windows, seconds.")] = 5.0,
+    window: Annotated[float, typer.Option(help="Analysis window, seconds.")] = config.DEFAULT_WINDOW_S,
+    hop: Annotated[float, typer.Option(help="Hop between windows, seconds.")] = config.DEFAULT_HOP_S,
     pooling: Annotated[
         str, typer.Option(help="Recording-level poolings, comma-separated (mean,max).")
     ] = "mean,max",
@@ -41,8 +42,9 @@ def index(
     batch_files: Annotated[int, typer.Option(help="Files per reader/writer batch.")] = 16,
     batch_windows: Annotated[int, typer.Option(help="Windows per encoder forward pass.")] = 32,
     workers: Annotated[int | None, typer.Option(help="Decoding threads.")] = None,
-    max_duration: Annotated[float, typer.Option(help="Reject files longer than this many seconds.")] = 4
-    * 3600.0,
+    max_duration: Annotated[
+        float, typer.Option(help="Reject files longer than this many seconds.")
+    ] = config.DEFAULT_MAX_DURATION_S,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -95,7 +97,7 @@ def index(
 
 @handle_errors
 def rejects(
-    store: StoreOpt = Path("embedstore.lance"),
+    store: StoreOpt = Path(config.DEFAULT_STORE),
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List files that could not be indexed, with the reason."""
@@ -118,5 +120,6 @@ def rejects(
 
 
 def register(app: typer.Typer) -> None:
+    """Add this module's commands to the Typer app."""
     app.command("index")(index)
     app.command("rejects")(rejects)

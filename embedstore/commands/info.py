@@ -7,12 +7,15 @@ from typing import Annotated
 
 import typer
 
+from embedstore import config
 from embedstore.commands._common import console, handle_errors, print_json
 
 
 @handle_errors
 def info(
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path("embedstore.lance"),
+    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path(
+        config.DEFAULT_STORE
+    ),
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Summarise a store: recordings, encoder setups, layers, windows, versions, rejects."""
@@ -74,13 +77,13 @@ def encoders(json_out: Annotated[bool, typer.Option("--json", help="Print JSON."
     t = Table("name", "kind", "rate (Hz)", "dim", "layers", "model", "description")
     for r in rows:
         t.add_row(
-            r["name"],
-            r["kind"],
+            str(r["name"]),
+            str(r["kind"]),
             str(r["sample_rate"]),
             str(r["dim"] or "?"),
             str(r["layers"] or "?"),
-            r["model_id"],
-            r["description"],
+            str(r["model_id"]),
+            str(r["description"]),
         )
     console().print(t)
     console().print("Any local transformers model directory also works: --encoder hf:/path/to/model")
@@ -102,6 +105,7 @@ def demo(
 
 
 def register(app: typer.Typer) -> None:
+    """Add this module's commands to the Typer app."""
     app.command("info")(info)
     app.command("encoders")(encoders)
     app.command("demo")(demo)

@@ -86,7 +86,7 @@ def project(
     from embedstore.errors import ConfigError, check_choice
     from embedstore.projections.persist import Projection, write_projection
     from embedstore.projections.train import TrainConfig, fit_on_store, load_training_data
-    from embedstore.store import Store, _slug
+    from embedstore.store import Store, slug
 
     check_choice("level", level, ("recording", "window"))
     check_choice("map", map_method, ("tsne", "umap", "pca", "none"))
@@ -135,7 +135,7 @@ def project(
             raise ConfigError(
                 f"{src.space_id} is already a projection", hint="pick the source encoder's setup"
             )
-        nm = name or _slug(f"{_SHORT[loss]}-{label}-L{src.layer}")
+        nm = name or slug(f"{_SHORT[loss]}-{label}-L{src.layer}")
         if out is None:
             if "://" in st.uri:
                 raise ConfigError("the store is remote; say where to save the projection with --out DIR")

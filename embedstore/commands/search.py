@@ -7,12 +7,15 @@ from typing import Annotated
 
 import typer
 
+from embedstore import config
 from embedstore.commands._common import console, handle_errors, print_json
 
 
 @handle_errors
 def search(
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path("embedstore.lance"),
+    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path(
+        config.DEFAULT_STORE
+    ),
     query: Annotated[Path | None, typer.Option("--query", "-q", help="Query audio file.")] = None,
     rec_id: Annotated[
         str | None, typer.Option("--id", help="Stored recording (id, path, file name or stem).")
@@ -94,4 +97,5 @@ def search(
 
 
 def register(app: typer.Typer) -> None:
+    """Add this module's commands to the Typer app."""
     app.command("search")(search)

@@ -306,7 +306,7 @@ def store_features(probe: Probe, store, recording_ids) -> tuple[dict[int, np.nda
 
 def file_features(probe: Probe, store, path) -> tuple[dict[int, np.ndarray], np.ndarray | None]:
     """Embed an audio file exactly as the probe's setup was indexed in ``store`` and return its features."""
-    from embedstore.pipeline import embed_file
+    from embedstore.query import embed_file
 
     check_store(probe, store)
     cfg = probe.config

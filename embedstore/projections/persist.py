@@ -173,9 +173,9 @@ _jsonable = jsonable
 
 # ---------------------------------------------------------------------- projected tables
 def projected_setup_key(source_setup_key: str, name: str) -> str:
-    from embedstore.store import _slug
+    from embedstore.store import slug
 
-    return f"{source_setup_key}--{_slug(name)}"
+    return f"{source_setup_key}--{slug(name)}"
 
 
 def projected_space(
@@ -217,15 +217,7 @@ def projected_space(
 
 
 def _drop_space(store: Store, space: Space) -> None:
-    from embedstore.store import sql_in
-
-    if hasattr(store, "drop_space"):
-        store.drop_space(space)
-        return
-    if store.has_table(space.table_name):
-        store.db.drop_table(space.table_name)
-        store._tables.pop(space.table_name, None)
-    store._delete("spaces", sql_in("space_id", [space.space_id]))
+    store.drop_space(space)
 
 
 def write_projection(
@@ -298,26 +290,26 @@ def write_projection(
 
 def _mark_indexed(store: Store, setup: str, source_setup: str, recording_ids: list[str]) -> None:
     """Completion markers for the projected setup (so `info` counts its recordings and `verify` accepts them)."""
-    from embedstore.store import _now, _sql_str
+    from embedstore.store import sql_quote, utc_now
 
-    src = store._read("indexed", where=f"setup_key = {_sql_str(source_setup)}")
+    src = store.read_table("indexed", where=f"setup_key = {sql_quote(source_setup)}")
     if src is None:
         return
     done = {r["recording_id"]: r for r in src.to_pylist()}
-    store._delete("indexed", f"setup_key = {_sql_str(setup)}")
+    store.delete_rows("indexed", f"setup_key = {sql_quote(setup)}")
     rows = [
         {
             "setup_key": setup,
             "recording_id": rid,
             "content_hash": done[rid]["content_hash"],
             "n_windows": int(done[rid].get("n_windows", 0) or 0),
-            "indexed_at": _now(),
+            "indexed_at": utc_now(),
         }
         for rid in recording_ids
         if rid in done
     ]
     if rows:
-        store._add("indexed", rows)
+        store.add_rows("indexed", rows)
 
 
 def projection_for_space(space: Space) -> Projection | None:

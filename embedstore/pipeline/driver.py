@@ -1,0 +1,362 @@
+"""The indexing driver: :func:`index_paths` runs the stages of :mod:`embedstore.pipeline.stages` over a collection.
+
+One run:
+
+1. **prepare** (:func:`_start_run`): load the encoder, declare the setup's spaces, remove partial rows of an
+   interrupted run, read what is indexed already;
+2. **batches** (:func:`_run_batches`): files go in batches of ``batch_files``; the reader threads decode the next
+   batch while the current one is encoded, and a writer thread writes the previous one (one LanceDB append per
+   table per batch). Each batch is sorted (:func:`_sort_results`) into new files, skips, duplicates and rejects;
+   an encoder failure is isolated to its file (:func:`_encode_isolating_failures`);
+3. **finish** (:func:`_finish_run`): refresh metadata of skipped files from a new sidecar, compact the tables.
+
+Resumable and incremental: recordings are identified by content hash; a re-run adds nothing; a changed file is
+re-indexed and its old vectors removed; rows of a run killed mid-batch (no completion marker) are removed when the
+next run starts, so nothing is duplicated or lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Generator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from embedstore import config
+from embedstore.encoders import Encoder, get_encoder
+from embedstore.errors import ConfigError, EmbedstoreError
+from embedstore.metadata import MetadataIndex
+from embedstore.pipeline.discover import discover
+from embedstore.pipeline.report import IndexReport, ProgressBar, StageTimer
+from embedstore.pipeline.stages import Decoded, Rejected, Skipped, encode_batch, read_one, write_batch
+from embedstore.store import CORE_RECORDING_COLUMNS, EncodedRecording, Space, Store, setup_key
+
+ReadResult = Decoded | Rejected | Skipped
+
+
+def resolve_encoder(encoder: str | Encoder, **encoder_kwargs: Any) -> Encoder:
+    """An encoder from a registry name or ``hf:/path`` (built with ``encoder_kwargs``), or the encoder itself."""
+    return get_encoder(encoder, **encoder_kwargs) if isinstance(encoder, str) else encoder
+
+
+def index_paths(
+    paths: str | Path | Sequence[str | Path],
+    store: Store | str | Path,
+    encoder: str | Encoder,
+    *,
+    window_s: float = config.DEFAULT_WINDOW_S,
+    hop_s: float = config.DEFAULT_HOP_S,
+    metadata: str | Path | None = None,
+    poolings: Sequence[str] = ("mean", "max"),
+    batch_files: int = 16,
+    batch_windows: int = 32,
+    workers: int | None = None,
+    max_duration_s: float = config.DEFAULT_MAX_DURATION_S,
+    progress: bool = False,
+    optimize: bool = True,
+    encoder_kwargs: dict | None = None,
+    stop_after_batches: int | None = None,
+) -> IndexReport:
+    """Index audio files into a store (resumable, incremental).
+
+    Parameters
+    ----------
+    paths : str, Path or sequence of them
+        Folders (searched recursively for audio files) and/or files.
+    store : Store, str or Path
+        The store or its URI (created when missing).
+    encoder : str or Encoder
+        Registry name, ``hf:/path`` or an :class:`~embedstore.encoders.Encoder`.
+    window_s, hop_s : float
+        Analysis window and hop, seconds.
+    metadata : str or Path, optional
+        CSV/JSON sidecar joined to files by path, file name or stem.
+    poolings : sequence of str
+        Recording-level poolings stored besides the window vectors (``mean``, ``max``).
+    batch_files : int
+        Files per reader/writer batch.
+    batch_windows : int
+        Windows per encoder forward pass.
+    workers : int, optional
+        Decoding threads (default: min(4, cpu count)).
+    max_duration_s : float
+        Longer files are rejected as ``too_long``.
+    progress : bool
+        Draw a progress bar.
+    optimize : bool
+        Compact the tables after a run that wrote something.
+    encoder_kwargs : dict, optional
+        Passed to the encoder factory (e.g. ``model_path``, ``dtype``).
+    stop_after_batches : int, optional
+        Stop after that many written batches (for tests of resumption).
+
+    Returns
+    -------
+    IndexReport
+    """
+    t_start = time.perf_counter()
+    if window_s <= 0 or hop_s <= 0:
+        raise ConfigError(f"window and hop must be > 0 (got window={window_s}, hop={hop_s})")
+    timer = StageTimer()
+    with timer("load_encoder"):
+        enc = resolve_encoder(encoder, **(encoder_kwargs or {}))
+    if window_s < enc.min_window_s:
+        raise ConfigError(f"window {window_s} s is shorter than {enc.name}'s minimum {enc.min_window_s} s")
+    st = store if isinstance(store, Store) else Store(store)
+    files = discover(paths)
+    meta_index = (
+        MetadataIndex.from_file(metadata, reserved=CORE_RECORDING_COLUMNS) if metadata is not None else None
+    )
+    with timer("prepare"):
+        run = _start_run(
+            st, enc, window_s=window_s, hop_s=hop_s, poolings=poolings, metadata=meta_index, timer=timer
+        )
+    run.report.files_seen = len(files)
+    read_options = dict(
+        sample_rate=enc.sample_rate,
+        window_s=window_s,
+        hop_s=hop_s,
+        indexed=run.indexed,
+        max_duration_s=max_duration_s,
+        metadata=meta_index,
+    )
+    bar = ProgressBar(len(files), enabled=progress, label=f"indexing with {run.key}")
+    try:
+        _run_batches(
+            run,
+            files,
+            read_options,
+            batch_files=batch_files,
+            batch_windows=batch_windows,
+            workers=workers or min(4, os.cpu_count() or 2),
+            stop_after_batches=stop_after_batches,
+            bar=bar,
+        )
+    finally:
+        bar.close()
+    _finish_run(run, optimize=optimize)
+    timer.seconds["total"] = time.perf_counter() - t_start
+    run.report.timings = dict(timer.seconds)
+    return run.report
+
+
+# ---------------------------------------------------------------------------------------------- one run
+@dataclass
+class _Run:
+    """State of one indexing run, shared by the steps below."""
+
+    store: Store
+    encoder: Encoder
+    key: str
+    spaces: list[Space]
+    report: IndexReport
+    indexed: dict[str, str]
+    path_to_id: dict[str, str]
+    metadata: MetadataIndex | None
+    timer: StageTimer
+    seen_hashes: dict[str, str] = field(default_factory=dict)
+    meta_updates: list[dict] = field(default_factory=list)
+
+
+def _start_run(
+    st: Store,
+    enc: Encoder,
+    *,
+    window_s: float,
+    hop_s: float,
+    poolings: Sequence[str],
+    metadata: MetadataIndex | None,
+    timer: StageTimer,
+) -> _Run:
+    """Declare the setup's spaces, clean what an interrupted run left, read what is indexed already."""
+    key = setup_key(enc.name, window_s, hop_s)
+    spaces = st.register_setup(enc, window_s=window_s, hop_s=hop_s, poolings=poolings)
+    report = IndexReport(setup_key=key, encoder=enc.name)
+    report.cleaned_partial = st.clean_partial(key)
+    recs = st.recordings()
+    return _Run(
+        store=st,
+        encoder=enc,
+        key=key,
+        spaces=spaces,
+        report=report,
+        indexed=st.indexed(key),
+        path_to_id=dict(zip(recs["path"], recs["recording_id"])) if len(recs) else {},
+        metadata=metadata,
+        timer=timer,
+    )
+
+
+def _run_batches(
+    run: _Run,
+    files: list[Path],
+    read_options: dict,
+    *,
+    batch_files: int,
+    batch_windows: int,
+    workers: int,
+    stop_after_batches: int | None,
+    bar: ProgressBar,
+) -> None:
+    """Read, encode and write the files batch by batch, the three stages overlapping."""
+    batches = [files[i : i + batch_files] for i in range(0, len(files), batch_files)]
+    with (
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reader") as readers,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer") as writer,
+    ):
+        pending: Future | None = None
+        with contextlib.closing(_read_ahead(readers, batches, read_options, run.timer)) as read_results:
+            for n_done, results in enumerate(read_results, 1):
+                good, rejects = _sort_results(run, results)
+                with run.timer("encode"):
+                    encoded, failed = _encode_isolating_failures(
+                        good, run.encoder, batch_windows=batch_windows
+                    )
+                run.report.rejected += failed
+                rejects += failed
+                _wait(pending, run.timer)
+                stale = _account(run, encoded)
+                pending = writer.submit(_write, run, encoded, rejects, stale)
+                bar.advance(len(results))
+                if stop_after_batches is not None and n_done >= stop_after_batches:
+                    break
+        _wait(pending, run.timer)
+
+
+def _read_ahead(
+    pool: ThreadPoolExecutor, batches: list[list[Path]], read_options: dict, timer: StageTimer
+) -> Generator[list[ReadResult], None, None]:
+    """The read results of each batch in turn, the next batch decoding while the caller works on this one.
+
+    Closing the generator early cancels the reads not started yet.
+    """
+
+    def timed_read(p: Path) -> tuple[ReadResult, float]:
+        t0 = time.perf_counter()
+        r = read_one(p, **read_options)
+        return r, time.perf_counter() - t0
+
+    futures = [[pool.submit(timed_read, p) for p in batches[0]]] if batches else []
+    try:
+        for bi in range(len(batches)):
+            if bi + 1 < len(batches):
+                futures.append([pool.submit(timed_read, p) for p in batches[bi + 1]])
+            t_wait = time.perf_counter()
+            results = []
+            for f in futures[bi]:
+                r, dt = f.result()
+                timer.add("read", dt)
+                results.append(r)
+            timer.add("wait_read", time.perf_counter() - t_wait)
+            futures[bi] = []
+            yield results
+    finally:
+        for fl in futures:
+            for f in fl:
+                f.cancel()
+
+
+def _reject_row(r: Rejected, key: str) -> dict:
+    """The ``rejects`` table row of a rejected file."""
+    return {
+        "path": r.path,
+        "reason": r.reason,
+        "message": r.message,
+        "setup_key": key,
+        "content_hash": r.content_hash,
+    }
+
+
+def _sort_results(run: _Run, results: list[ReadResult]) -> tuple[list[Decoded], list[Rejected]]:
+    """Split a batch's read results into files to encode and rejects; count skips and duplicates."""
+    good: list[Decoded] = []
+    rejects: list[Rejected] = []
+    for r in results:
+        if isinstance(r, Rejected):
+            run.report.rejected.append(r)
+            rejects.append(r)
+        elif isinstance(r, Skipped):
+            run.report.skipped.append(r.path)
+            m = run.metadata.lookup(r.path) if run.metadata is not None else None
+            if m:
+                run.meta_updates.append({"recording_id": r.recording_id, **m})
+        elif r.content_hash in run.seen_hashes:
+            run.report.duplicates.append((r.path, run.seen_hashes[r.content_hash]))
+        else:
+            run.seen_hashes[r.content_hash] = r.path
+            good.append(r)
+    return good, rejects
+
+
+def _encode_isolating_failures(
+    good: list[Decoded], enc: Encoder, *, batch_windows: int
+) -> tuple[list[EncodedRecording], list[Rejected]]:
+    """Encode a batch; when the encoder fails on it, encode file by file and reject only the failing files.
+
+    An :class:`EmbedstoreError` (a configuration problem, e.g. non-finite output) stops the run.
+    """
+    try:
+        return encode_batch(good, enc, batch_windows=batch_windows), []
+    except EmbedstoreError:
+        raise
+    except Exception:  # noqa: BLE001 - isolate the failing file, keep the rest
+        pass
+    encoded: list[EncodedRecording] = []
+    failed: list[Rejected] = []
+    for d in good:
+        try:
+            encoded += encode_batch([d], enc, batch_windows=batch_windows)
+        except Exception as e:  # noqa: BLE001
+            failed.append(Rejected(d.path, "encoder_failed", f"{type(e).__name__}: {e}", d.content_hash))
+    return encoded, failed
+
+
+def _account(run: _Run, encoded: list[EncodedRecording]) -> list[str]:
+    """Count the encoded files in the report; return ids of recordings whose file now has other content."""
+    replaced_ids = []
+    for e in encoded:
+        rid, path = e.record["recording_id"], e.record["path"]
+        old = run.path_to_id.get(path)
+        if old and old != rid:
+            replaced_ids.append(old)
+            run.report.replaced.append(path)
+        run.report.added.append(path)
+        run.report.windows += e.window_vectors.shape[1]
+        run.report.audio_s += float(e.record["duration_s"])
+        run.path_to_id[path] = rid
+    still_used = set(run.path_to_id.values())
+    return [r for r in replaced_ids if r not in still_used]
+
+
+def _write(run: _Run, encoded: list[EncodedRecording], rejects: list[Rejected], stale: list[str]) -> None:
+    """Writer thread: the batch's vectors, recordings and markers; its rejects; remove replaced recordings."""
+    t0 = time.perf_counter()
+    write_batch(run.store, run.spaces, encoded)
+    if encoded:
+        run.store.clear_rejects([e.record["path"] for e in encoded], run.key)
+    run.store.add_rejects([_reject_row(r, run.key) for r in rejects])
+    if stale:
+        run.store.delete_recordings(stale)
+    run.timer.add("write", time.perf_counter() - t0)
+
+
+def _wait(pending: Future | None, timer: StageTimer) -> None:
+    """Wait for the previous batch's write (re-raising its error)."""
+    if pending is not None:
+        t0 = time.perf_counter()
+        pending.result()
+        timer.add("wait_write", time.perf_counter() - t0)
+
+
+def _finish_run(run: _Run, *, optimize: bool) -> None:
+    """Refresh metadata of already-indexed files from the sidecar; compact the tables after writes."""
+    if run.meta_updates:
+        with run.timer("write"):
+            run.store.update_metadata(run.meta_updates)
+    if optimize and (run.report.added or run.report.rejected):
+        with run.timer("optimize"):
+            run.store.optimize()

@@ -1,0 +1,198 @@
+"""Recordings (the ``recordings`` table) and their completion markers (the ``indexed`` table).
+
+``recordings`` has one row per indexed recording: the core columns (:data:`~embedstore.store.schema.
+CORE_RECORDING_COLUMNS`) and the user's metadata columns, as real columns so that ``where`` filters such as
+``composer = 'Chopin'`` run in LanceDB. New metadata columns widen the table.
+
+``indexed`` holds a marker ``(setup_key, recording_id, content_hash, n_windows, indexed_at)`` written *after* all of a
+recording's vectors. A recording without a marker is not indexed with that setup; :meth:`RecordingCatalog.
+clean_partial` removes its partial rows when a run resumes (e.g. after ``kill -9``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from embedstore.errors import StoreError
+from embedstore.store.schema import CORE_RECORDING_COLUMNS, sql_in, sql_quote
+from embedstore.store.spaces import SpaceCatalog
+from embedstore.store.tables import DELETE_BATCH
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+RECORDINGS_TABLE = "recordings"
+MARKERS_TABLE = "indexed"
+
+
+class RecordingCatalog(SpaceCatalog):
+    """Recordings of a store and which setups have completely indexed them."""
+
+    # ------------------------------------------------------------------ recordings
+    def recordings(self, where: str | None = None) -> pd.DataFrame:
+        """The recordings table as a DataFrame, optionally filtered with a LanceDB SQL ``where``.
+
+        A bad filter is a :class:`StoreError` with a hint; an empty store gives an empty frame with the core
+        columns.
+        """
+        import pandas as pd
+
+        try:
+            tab = self.read_table(RECORDINGS_TABLE, where=where)
+        except Exception as e:  # noqa: BLE001
+            if where:
+                raise StoreError(
+                    f"bad filter {where!r}: {str(e).splitlines()[0]}",
+                    hint="use SQL like \"composer = 'Chopin' AND performer_code != 'Day'\"; "
+                    "quote odd column names with backticks",
+                ) from e
+            raise
+        if tab is None:
+            return pd.DataFrame(columns=list(CORE_RECORDING_COLUMNS))
+        return tab.to_pandas()
+
+    def recording_ids(self, where: str | None = None) -> list[str]:
+        """Ids of the recordings (optionally filtered), in table order."""
+        return list(self.recordings(where)["recording_id"])
+
+    def recording(self, key: str) -> dict:
+        """Look a recording up by id, path, file name or file stem; returns its row.
+
+        No match or several matches is a :class:`StoreError`.
+        """
+        df = self.recordings()
+        if df.empty:
+            raise StoreError(f"no recording {key!r}: the store is empty")
+        for col, val in (
+            ("recording_id", key),
+            ("path", str(Path(key).resolve()) if key else key),
+            ("file_name", Path(key).name),
+        ):
+            hit = df[df[col] == val]
+            if len(hit) == 1:
+                return hit.iloc[0].to_dict()
+        stems = df["file_name"].map(lambda s: Path(s).stem)
+        hit = df[stems == key]
+        if len(hit) == 1:
+            return hit.iloc[0].to_dict()
+        if len(hit) > 1:
+            raise StoreError(f"{key!r} matches {len(hit)} recordings", hint="use the recording_id")
+        raise StoreError(
+            f"no recording {key!r} in {self.uri}", hint="list them with `embedstore info --store ...`"
+        )
+
+    def upsert_recordings(self, rows: list[dict]) -> None:
+        """Insert or replace recordings by ``recording_id``. New metadata columns widen the table."""
+        import pandas as pd
+        import pyarrow as pa
+
+        if not rows:
+            return
+        new = pd.DataFrame(rows)
+        old = self.recordings()
+        if not old.empty:
+            old = old[~old["recording_id"].isin(new["recording_id"])]
+        same_cols = (not old.empty) and set(new.columns) <= set(old.columns)
+        if self.has_table(RECORDINGS_TABLE) and same_cols:
+            t = self.table(RECORDINGS_TABLE)
+            # align dtypes with the existing schema
+            tab = pa.Table.from_pandas(
+                new.reindex(columns=[f.name for f in t.schema]), schema=t.schema, preserve_index=False
+            )
+            t.delete(sql_in("recording_id", new["recording_id"]))
+            t.add(tab)
+            return
+        merged = pd.concat([old, new], ignore_index=True) if not old.empty else new
+        self.replace_table(
+            RECORDINGS_TABLE, pa.Table.from_pandas(_arrow_friendly(merged), preserve_index=False)
+        )
+
+    def update_metadata(self, updates: list[dict]) -> int:
+        """Refresh metadata columns of stored recordings (e.g. a re-run with a new or changed sidecar).
+
+        Parameters
+        ----------
+        updates : list of dict
+            ``{"recording_id": ..., column: value, ...}``; unknown recording ids are ignored.
+
+        Returns
+        -------
+        int
+            How many recordings changed.
+        """
+        recs = self.recordings()
+        if recs.empty:
+            return 0
+        by_id = {r["recording_id"]: r for r in recs.to_dict("records")}
+        rows = []
+        for u in updates:
+            base = by_id.get(u["recording_id"])
+            if base is None:
+                continue
+            merged = {**base, **{k: v for k, v in u.items() if k != "recording_id"}}
+            if any(base.get(k) != v for k, v in u.items() if not (v is None and base.get(k) is None)):
+                rows.append(merged)
+        self.upsert_recordings(rows)
+        return len(rows)
+
+    def delete_recordings(self, recording_ids: Sequence[str]) -> None:
+        """Remove recordings with all their vectors and completion markers."""
+        if not recording_ids:
+            return
+        cond = sql_in("recording_id", recording_ids)
+        for sp in self.spaces():
+            self.delete_rows(sp.table_name, cond)
+        self.delete_rows(MARKERS_TABLE, cond)
+        self.delete_rows(RECORDINGS_TABLE, cond)
+
+    # ------------------------------------------------------------------ completion markers
+    def indexed(self, setup: str) -> dict[str, str]:
+        """Recordings completely indexed with a setup: content hash -> recording id."""
+        tab = self.read_table(MARKERS_TABLE, where=f"setup_key = {sql_quote(setup)}")
+        if tab is None:
+            return {}
+        return dict(zip(tab.column("content_hash").to_pylist(), tab.column("recording_id").to_pylist()))
+
+    def clean_partial(self, setup: str) -> int:
+        """Remove rows of recordings whose indexing did not finish (no marker, e.g. after ``kill -9``).
+
+        Returns
+        -------
+        int
+            How many recordings had partial rows.
+        """
+        done = set(self.indexed(setup).values())
+        removed: set[str] = set()
+        for sp in self.spaces(setup_key=setup):
+            tab = self.read_table(sp.table_name, columns=["recording_id"])
+            if tab is None:
+                continue
+            stray = sorted(set(tab.column("recording_id").to_pylist()) - done)
+            for i in range(0, len(stray), DELETE_BATCH):
+                self.delete_rows(sp.table_name, sql_in("recording_id", stray[i : i + DELETE_BATCH]))
+            removed |= set(stray)
+        return len(removed)
+
+
+def _arrow_friendly(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose object columns of mixed types become strings (lists/dicts as JSON); NaN-only columns stay."""
+    import pandas as pd
+
+    df = df.copy()
+    for c in df.columns:
+        if df[c].dtype == object:
+            types = {type(v) for v in df[c].dropna()}
+            if len(types) > 1 or (types and not types <= {str}):
+                df[c] = df[c].map(
+                    lambda v: (
+                        None
+                        if v is None or (isinstance(v, float) and np.isnan(v))
+                        else (json.dumps(v) if isinstance(v, list | dict) else str(v))
+                    )
+                )
+    return pd.DataFrame(df)

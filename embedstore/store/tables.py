@@ -1,0 +1,195 @@
+"""The LanceDB database under a store: open it, list, read, append to, delete from and drop its tables.
+
+Everything above (spaces, recordings, vectors, rejects) goes through these few methods, so this is the only module
+that knows how LanceDB is called. lancedb and pyarrow are imported inside the methods that need them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from embedstore.errors import StoreError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+#: Folder (inside a local store) of the derived search indexes, one sub-folder per space id.
+INDEX_FOLDER = "_indexes"
+#: Rows deleted per SQL ``IN`` filter.
+DELETE_BATCH = 500
+
+
+class LanceTables:
+    """A LanceDB database on disk (or any URI LanceDB accepts, e.g. ``s3://``) and its tables.
+
+    Parameters
+    ----------
+    uri : str or Path
+        Directory of the database (created when ``create=True``), or an object-store URI.
+    create : bool
+        Create a missing local directory. With ``False`` a missing store is a :class:`StoreError`.
+
+    Attributes
+    ----------
+    uri : str
+        The resolved URI (an absolute path for a local store).
+    db : lancedb.DBConnection
+        The open connection.
+    """
+
+    def __init__(self, uri: str | Path, *, create: bool = True):
+        import lancedb
+
+        self.uri = str(uri)
+        if not self.is_remote:
+            p = Path(self.uri)
+            if not p.exists():
+                if not create:
+                    raise StoreError(
+                        f"no store at {self.uri}",
+                        hint="build one with `embedstore index <folder> --store " + self.uri + "`",
+                    )
+                p.mkdir(parents=True, exist_ok=True)
+            elif not p.is_dir():
+                raise StoreError(f"{self.uri} is not a store directory")
+            self.uri = str(p.resolve())
+        try:
+            self.db: Any = lancedb.connect(self.uri)
+        except Exception as e:  # noqa: BLE001
+            raise StoreError(f"cannot open store {self.uri}: {e}") from e
+        self._tables: dict[str, Any] = {}
+
+    @property
+    def is_remote(self) -> bool:
+        """True for an object-store URI (``s3://...``), False for a local directory."""
+        return "://" in self.uri
+
+    def index_dir(self, space_id: str) -> Path | None:
+        """Folder of the derived search indexes of a space (``None`` for a remote store: built in memory)."""
+        if self.is_remote:
+            return None
+        return Path(self.uri) / INDEX_FOLDER / space_id
+
+    # ------------------------------------------------------------------ tables
+    def table_names(self) -> list[str]:
+        """Names of the tables in the database (every page of LanceDB's listing)."""
+        res = self.db.list_tables()
+        names = list(getattr(res, "tables", res))
+        page = getattr(res, "page_token", None)
+        while page:
+            res = self.db.list_tables(page_token=page)
+            names += list(res.tables)
+            page = res.page_token
+        return names
+
+    def has_table(self, name: str) -> bool:
+        """Whether the table exists."""
+        return name in self.table_names()
+
+    def table(self, name: str) -> Any:
+        """The open LanceDB table ``name`` (opened once and cached); a missing table is a :class:`StoreError`."""
+        if name not in self._tables:
+            try:
+                self._tables[name] = self.db.open_table(name)
+            except Exception as e:  # noqa: BLE001
+                raise StoreError(f"store {self.uri} has no table {name!r}") from e
+        return self._tables[name]
+
+    def table_version(self, name: str) -> int:
+        """The latest version number of a table (it grows with every write)."""
+        t = self.table(name)
+        t.checkout_latest()
+        return int(t.version)
+
+    def read_table(
+        self, name: str, *, where: str | None = None, columns: Sequence[str] | None = None
+    ) -> pa.Table | None:
+        """Read a table, or a filtered subset of its rows and columns, at its latest version.
+
+        Parameters
+        ----------
+        name : str
+        where : str, optional
+            LanceDB SQL filter.
+        columns : sequence of str, optional
+            Columns to read (default: all).
+
+        Returns
+        -------
+        pyarrow.Table or None
+            ``None`` when the table does not exist.
+        """
+        if not self.has_table(name):
+            return None
+        t = self.table(name)
+        t.checkout_latest()
+        if where is None and columns is None:
+            return t.to_arrow()
+        q = t.search()
+        if where:
+            q = q.where(where)
+        if columns:
+            q = q.select(list(columns))
+        n = t.count_rows()
+        return q.limit(max(n, 1)).to_arrow()
+
+    def add_rows(
+        self, name: str, data: pa.Table | Iterable[dict], *, schema: pa.Schema | None = None
+    ) -> None:
+        """Append rows to a table, creating it when missing (nothing happens for zero rows).
+
+        Parameters
+        ----------
+        name : str
+        data : pyarrow.Table or iterable of dict
+            Rows; dicts are converted with ``schema`` (or an inferred one).
+        schema : pyarrow.Schema, optional
+            Schema of a table created here.
+        """
+        import pyarrow as pa
+
+        if not isinstance(data, pa.Table):
+            data = pa.Table.from_pylist(list(data), schema=schema)
+        if data.num_rows == 0:
+            return
+        if self.has_table(name):
+            self.table(name).add(data)
+        else:
+            self._tables[name] = self.db.create_table(name, data=data, schema=schema)
+
+    def replace_table(self, name: str, data: pa.Table) -> None:
+        """Write ``data`` as the new content of table ``name`` (created or overwritten, schema included)."""
+        self._tables.pop(name, None)
+        self.db.create_table(name, data=data, mode="overwrite")
+
+    def delete_rows(self, name: str, where: str) -> None:
+        """Delete the rows matching a SQL filter (nothing happens when the table does not exist)."""
+        if self.has_table(name):
+            self.table(name).delete(where)
+
+    def drop_table(self, name: str) -> None:
+        """Remove a table (nothing happens when it does not exist)."""
+        if self.has_table(name):
+            self.db.drop_table(name)
+        self._tables.pop(name, None)
+
+    def drop_index_dir(self, space_id: str) -> None:
+        """Remove the derived search indexes of a space (they are rebuilt when needed)."""
+        d = self.index_dir(space_id)
+        if d is not None:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def optimize(self) -> None:
+        """Compact fragments and prune versions older than an hour (after large or many writes). Best effort."""
+        for name in self.table_names():
+            try:
+                self.table(name).optimize(cleanup_older_than=_dt.timedelta(hours=1))
+            except Exception:  # noqa: BLE001 - optimisation is best effort
+                try:
+                    self.table(name).optimize()
+                except Exception:  # noqa: BLE001,S110
+                    pass
