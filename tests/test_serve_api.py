@@ -51,7 +51,7 @@ def test_page_and_assets_ship_with_the_package_and_load_nothing_external(client)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "script-src 'self'" in page.headers["content-security-policy"]
     texts = [page.text]
-    for asset in ("/static/app.js", "/static/style.css"):
+    for asset in ("/static/app.js", "/static/map.js", "/static/style.css"):
         assert asset in page.text
         r = client.get(asset)
         assert r.status_code == 200

@@ -168,6 +168,16 @@ def test_page_search_listen_switch_and_map(server, browser, chroma_store, tmp_pa
     assert coloured > 50 * n
     assert len(drv.find_elements(By.CSS_SELECTOR, "#legend span")) == 3  # three pieces
 
+    # the page's mapTime is the same rule as the library's map_time, also for many anchors (alignment paths)
+    from embedstore.serve.timemap import map_time
+
+    tm = {"ref_s": [2.0, 6.0, 7.0], "hit_s": [3.0, 11.0, 11.5]}
+    ts = [0.0, 2.0, 4.0, 6.5, 9.0]
+    got = drv.execute_script("return arguments[1].map((t) => mapTime(t, arguments[0], 'hit'))", tm, ts)
+    assert got == pytest.approx([map_time(t, tm, to="hit") for t in ts])
+    back = drv.execute_script("return arguments[1].map((t) => mapTime(t, arguments[0], 'ref'))", tm, got)
+    assert back == pytest.approx([max(0.0, map_time(t, tm, to="ref")) for t in got])
+
     # no error shown anywhere, and a screenshot for people (and the README)
     assert not drv.find_elements(By.CSS_SELECTOR, ".bad")
     shot = tmp_path / "serve.png"

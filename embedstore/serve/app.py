@@ -35,7 +35,7 @@ from embedstore import config
 from embedstore.errors import AudioError, ConfigError, EmbedstoreError
 from embedstore.serve.catalog import DISPLAY_FIELDS, Catalog, valid_recording_id
 from embedstore.serve.maps import METHODS, space_map
-from embedstore.serve.queries import default_space, neighbours, recording_spaces, resolve_space
+from embedstore.serve.queries import Spaces, neighbours
 from embedstore.serve.timemap import WindowVectors
 from embedstore.store import Store, open_store
 from embedstore.utils import jsonable
@@ -119,6 +119,7 @@ def create_app(
     st = store if isinstance(store, Store) else open_store(store)
     catalog = Catalog(st)
     windows = WindowVectors(st)
+    spaces_cache = Spaces(st)
     search_lock = threading.Lock()
     store_name = Path(st.uri).name
 
@@ -189,8 +190,8 @@ def create_app(
 
     @app.get("/api/spaces")
     def spaces():
-        spaces = recording_spaces(st)
-        default = default_space(st).space_id if spaces else None
+        spaces = spaces_cache.recording_level()
+        default = spaces_cache.default().space_id if spaces else None
         df = catalog.frame()
         colour = [c for c in ("piece", "performer", "composer") if _has_column(df, DISPLAY_FIELDS[c])]
         return {
@@ -236,12 +237,13 @@ def create_app(
 
     @app.get("/api/recordings/{recording_id}")
     def recording(recording_id: str):
-        return catalog.describe(known(recording_id))
+        known(recording_id)
+        return catalog.shown(recording_id)
 
     # ------------------------------------------------------------------ search
     def run_search(**kw) -> dict:
         with search_lock:
-            return jsonable(neighbours(st, catalog, windows, **kw))
+            return jsonable(neighbours(st, catalog, windows, spaces=spaces_cache, **kw))
 
     @app.get("/api/search")
     def search_get(
@@ -297,6 +299,12 @@ def create_app(
     @app.post("/api/search")
     async def search_post(request: Request):
         form, too_large = await limited_form(request)
+        try:
+            return await answer_upload(request, form, too_large)
+        finally:
+            await form.close()  # removes the spooled upload
+
+    async def answer_upload(request: Request, form, too_large):
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise Reject(err(422, "no audio file in the form (field 'file')"))
@@ -348,13 +356,12 @@ def create_app(
 
     @app.get("/api/map")
     def map_(space: str | None = None, method: str = "pca"):
-        sp = resolve_space(st, space)
+        sp = spaces_cache.resolve(space)
         m = space_map(st, sp, method)  # type: ignore[arg-type]
         points = []
         for rid, (x, y) in zip(m.recording_ids, m.xy.tolist()):
-            row = catalog.get(rid)
-            if row is not None:
-                d = catalog.describe(row)
+            d = catalog.shown(rid)
+            if d is not None:
                 d.pop("metadata", None)
                 points.append({**d, "x": round(x, 5), "y": round(y, 5)})
         return {

@@ -10,15 +10,18 @@ Conventions
       fields ``title``, ``piece``, ``performer``, ``composer`` (each taken from the first metadata column that
       has it, see :data:`DISPLAY_FIELDS`), plus ``metadata`` (short scalar metadata values, for hovers).
     - Stored file paths never leave the server (the page plays audio by recording id).
-    - The table is re-read only when its LanceDB version changes, so a store indexed while the server runs is
-      picked up on the next request.
+    - The table is re-read only when its LanceDB version changes (checked at most every :data:`RECHECK_S`
+      seconds), so a store indexed while the server runs is picked up within a second.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +43,8 @@ HIDDEN_COLUMNS = ("path", "audio", "content_hash", "added_at", "notes", "midi", 
 MAX_VALUE_CHARS = 120
 #: A recording id as the store makes them (content-hash prefixes) or as users may have set them.
 RECORDING_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+#: Seconds between two checks of the recordings table's version (a store indexed meanwhile shows up after this).
+RECHECK_S = 1.0
 _SEARCHED_NAME_PARTS = (
     "title",
     "name",
@@ -70,8 +75,19 @@ def valid_recording_id(recording_id: str) -> bool:
     return bool(RECORDING_ID_PATTERN.fullmatch(recording_id))
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    version: int
+    frame: pd.DataFrame
+    ids: list[str]
+    rows: list[dict]
+    shown: list[dict]
+    text: list[str]
+    index: dict[str, int]
+
+
 class Catalog:
-    """The recordings of a store, cached per version of the recordings table.
+    """The recordings of a store, cached per version of the recordings table (thread-safe).
 
     Parameters
     ----------
@@ -82,9 +98,8 @@ class Catalog:
     def __init__(self, store: Store):
         self.store = store
         self._lock = threading.Lock()
-        self._version: int | None = None
-        self._frame: pd.DataFrame | None = None
-        self._by_id: dict[str, int] = {}
+        self._snap: _Snapshot | None = None
+        self._checked = 0.0
 
     # ------------------------------------------------------------------ the table
     def version(self) -> int:
@@ -93,23 +108,46 @@ class Catalog:
             return -1
         return self.store.table_version("recordings")
 
-    def frame(self) -> pd.DataFrame:
-        """All recordings (a DataFrame sorted by file name), re-read when the table changed."""
+    def _snapshot(self) -> _Snapshot:
+        snap = self._snap
+        if snap is not None and time.monotonic() - self._checked < RECHECK_S:
+            return snap
         v = self.version()
+        self._checked = time.monotonic()
         with self._lock:
-            if self._frame is None or v != self._version:
+            if self._snap is None or self._snap.version != v:
                 df = self.store.recordings()
                 if len(df):
                     df = df.sort_values(["file_name", "recording_id"], kind="stable").reset_index(drop=True)
-                self._frame, self._version = df, v
-                self._by_id = {str(r): i for i, r in enumerate(df["recording_id"])}
-            return self._frame
+                rows = df.to_dict(orient="records")
+                cols = self.searchable_columns(df)
+                ids = [str(r["recording_id"]) for r in rows]
+                self._snap = _Snapshot(
+                    version=v,
+                    frame=df,
+                    ids=ids,
+                    rows=rows,
+                    shown=[self.describe(r) for r in rows],
+                    text=[" ".join(str(r.get(c, "")) for c in cols).lower() for r in rows],
+                    index={rid: i for i, rid in enumerate(ids)},
+                )
+            return self._snap
+
+    def frame(self) -> pd.DataFrame:
+        """All recordings (a DataFrame sorted by file name), re-read when the table changed."""
+        return self._snapshot().frame
 
     def get(self, recording_id: str) -> dict | None:
         """The stored row of a recording id (exact match only), or ``None``."""
-        df = self.frame()
-        i = self._by_id.get(recording_id)
-        return None if i is None else df.iloc[i].to_dict()
+        snap = self._snapshot()
+        i = snap.index.get(recording_id)
+        return None if i is None else dict(snap.rows[i])
+
+    def shown(self, recording_id: str) -> dict | None:
+        """:meth:`describe` of a recording id (computed once per table version), or ``None``."""
+        snap = self._snapshot()
+        i = snap.index.get(recording_id)
+        return None if i is None else copy.deepcopy(snap.shown[i])
 
     def audio_path(self, recording_id: str) -> Path | None:
         """The stored audio file of a recording id, or ``None`` (unknown id, or the file is gone)."""
@@ -172,16 +210,12 @@ class Catalog:
         recordings : list of dict (see :meth:`describe`)
         total : number of matching recordings before the limit
         """
-        df = self.frame()
-        if where:
-            allowed = set(self.store.recordings(where)["recording_id"])
-            df = df[df["recording_id"].isin(allowed)]
+        snap = self._snapshot()
+        allowed = set(self.store.recordings(where)["recording_id"]) if where else None
         words = [w for w in q.lower().split() if w]
-        if words and len(df):
-            cols = self.searchable_columns(df)
-            text = df[cols].astype(str).agg(" ".join, axis=1).str.lower()
-            mask = text.map(lambda s: all(w in s for w in words))
-            df = df[mask.to_numpy(bool)]
-        total = int(len(df))
-        rows = df.head(max(0, int(limit))).to_dict(orient="records")
-        return [self.describe(r) for r in rows], total
+        hits = [
+            i
+            for i, rid in enumerate(snap.ids)
+            if (allowed is None or rid in allowed) and all(w in snap.text[i] for w in words)
+        ]
+        return [copy.deepcopy(snap.shown[i]) for i in hits[: max(0, int(limit))]], len(hits)

@@ -15,6 +15,7 @@ Conventions
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -25,39 +26,62 @@ from embedstore.serve.timemap import WindowVectors, time_maps
 from embedstore.store import Space, Store, sql_in
 
 PIECE_COLUMN = "piece_id"
+#: Seconds between two checks of the ``spaces`` table's version.
+RECHECK_S = 1.0
 
 
-def recording_spaces(store: Store) -> list[Space]:
-    """Recording-level spaces of a store (the ones a page can search and map)."""
-    return [s for s in store.spaces() if s.level == "recording"]
+class Spaces:
+    """The store's spaces, re-read when the ``spaces`` table changes (checked at most every second)."""
 
+    def __init__(self, store: Store):
+        self.store = store
+        self._all: list[Space] | None = None
+        self._version: int | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
 
-def default_space(store: Store) -> Space:
-    """The space a page starts with: mean pooling, last layer, first setup (alphabetically)."""
-    spaces = recording_spaces(store)
-    if not spaces:
-        raise StoreError(f"store {store.uri} holds no embeddings yet", hint="run `embedstore index` first")
-    setup = sorted({s.setup_key for s in spaces})[0]
-    cands = [s for s in spaces if s.setup_key == setup]
-    mean = [s for s in cands if s.pooling == "mean"] or cands
-    return max(mean, key=lambda s: s.layer)
+    def all(self) -> list[Space]:
+        """Every space of the store (sorted by setup, layer, level, pooling)."""
+        if self._all is not None and time.monotonic() - self._checked < RECHECK_S:
+            return self._all
+        with self._lock:
+            v = self.store.table_version("spaces") if self.store.has_table("spaces") else -1
+            self._checked = time.monotonic()
+            if self._all is None or v != self._version:
+                self._all, self._version = self.store.spaces(), v
+            return self._all
 
+    def recording_level(self) -> list[Space]:
+        """Recording-level spaces (the ones a page can search and map)."""
+        return [s for s in self.all() if s.level == "recording"]
 
-def resolve_space(store: Store, space_id: str | None) -> Space:
-    """A recording-level space by id (``None``: :func:`default_space`)."""
-    if not space_id:
-        return default_space(store)
-    for s in recording_spaces(store):
-        if s.space_id == space_id:
-            return s
-    have = ", ".join(s.space_id for s in recording_spaces(store)[:12])
-    raise StoreError(f"no recording-level space {space_id!r}", hint=f"spaces of this store: {have}")
+    def default(self) -> Space:
+        """The space a page starts with: mean pooling, last layer, first setup (alphabetically)."""
+        spaces = self.recording_level()
+        if not spaces:
+            raise StoreError(
+                f"store {self.store.uri} holds no embeddings yet", hint="run `embedstore index` first"
+            )
+        setup = sorted({s.setup_key for s in spaces})[0]
+        cands = [s for s in spaces if s.setup_key == setup]
+        mean = [s for s in cands if s.pooling == "mean"] or cands
+        return max(mean, key=lambda s: s.layer)
 
+    def resolve(self, space_id: str | None) -> Space:
+        """A recording-level space by id (``None``: :meth:`default`)."""
+        if not space_id:
+            return self.default()
+        for s in self.recording_level():
+            if s.space_id == space_id:
+                return s
+        have = ", ".join(s.space_id for s in self.recording_level()[:12])
+        raise StoreError(f"no recording-level space {space_id!r}", hint=f"spaces of this store: {have}")
 
-def _window_space(store: Store, space: Space) -> Space | None:
-    try:
-        return store.find_space(setup=space.setup_key, layer=space.layer, level="window")
-    except StoreError:
+    def window_of(self, space: Space) -> Space | None:
+        """The window-level space of the same setup and layer, if stored."""
+        for s in self.all():
+            if s.setup_key == space.setup_key and s.layer == space.layer and s.level == "window":
+                return s
         return None
 
 
@@ -66,6 +90,7 @@ def neighbours(
     catalog: Catalog,
     windows: WindowVectors | None = None,
     *,
+    spaces: Spaces | None = None,
     recording_id: str | None = None,
     query_path: str | Path | None = None,
     query_name: str | None = None,
@@ -84,10 +109,11 @@ def neighbours(
     ----------
     store, catalog : the open store and its :class:`~embedstore.serve.catalog.Catalog`
     windows : cache of window vectors for the time maps (``None``: time maps by equal offsets only)
+    spaces : cache of the store's spaces (``None``: read them now)
     recording_id : a stored recording (exact id), or
     query_path : an audio file to embed exactly as the store's setup (``search --query``)
     query_name : the name shown for an uploaded file
-    space_id : recording-level space (default :func:`default_space`)
+    space_id : recording-level space (default: :meth:`Spaces.default`)
     k : number of hits, 1..1000
     start_s, end_s : a passage of the query, seconds
     where : SQL filter over the recordings table (validated by the store)
@@ -115,7 +141,8 @@ def neighbours(
         if not (a >= 0 and b > a):
             raise ConfigError(f"a passage needs 0 <= start < end (got start={start_s}, end={end_s})")
         passage = (a, b)
-    space = resolve_space(store, space_id)
+    spaces = spaces or Spaces(store)
+    space = spaces.resolve(space_id)
     ref_row = None
     if recording_id is not None:
         ref_row = catalog.get(recording_id)
@@ -154,21 +181,20 @@ def neighbours(
     maps = time_maps(
         res.hits,
         windows=windows,
-        window_space=_window_space(store, space),
+        window_space=spaces.window_of(space),
         query_recording_id=None if q_rid is None else str(q_rid),
         query_passage=passage if passage is None or passage[1] != float("inf") else None,
     )
     hits = []
     for i, (h, tm) in enumerate(zip(res.hits, maps), 1):
-        row = catalog.get(h.recording_id) or {"recording_id": h.recording_id}
-        d = catalog.describe(row)
+        d = catalog.shown(h.recording_id) or catalog.describe({"recording_id": h.recording_id})
         d.update(
             rank=i, score=round(float(h.score), 4), start_s=tm["hit_passage"][0], end_s=tm["hit_passage"][1]
         )
         d["time_map"] = tm
         hits.append(d)
     if ref_row is not None:
-        reference = catalog.describe(ref_row)
+        reference = catalog.shown(str(ref_row["recording_id"])) or catalog.describe(ref_row)
     else:
         reference = {"recording_id": None, "title": query_name or "uploaded file", "upload": True}
     return {

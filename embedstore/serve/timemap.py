@@ -22,6 +22,7 @@ Method used now: ``passage-offset``
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,31 +30,47 @@ import numpy as np
 from embedstore.search import Hit
 from embedstore.store import EmbeddingSet, Space, Store
 
+#: Seconds between two checks of a vectors table's version.
+RECHECK_S = 1.0
+
 
 class WindowVectors:
-    """Window vectors of a space grouped by recording, loaded once per table version (thread-safe)."""
+    """Window vectors of a space grouped by recording, loaded once per table version (thread-safe).
+
+    The table's version is checked at most every :data:`RECHECK_S` seconds.
+    """
 
     def __init__(self, store: Store):
         self.store = store
         self._lock = threading.Lock()
-        self._key: tuple | None = None
-        self._es: EmbeddingSet | None = None
-        self._rows: dict[str, slice] = {}
+        self._loaded: dict[str, tuple[int, EmbeddingSet, dict[str, slice]]] = {}
+        self._checked: dict[str, float] = {}
 
-    def of(self, space: Space, recording_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(start_s (w,), end_s (w,), unit vectors (w, dim))`` of one recording (empty arrays if unknown)."""
-        key = (space.space_id, self.store.table_version(space.table_name))
+    def _get(self, space: Space) -> tuple[EmbeddingSet, dict[str, slice]]:
+        sid = space.space_id
+        have = self._loaded.get(sid)
+        if have is not None and time.monotonic() - self._checked.get(sid, 0.0) < RECHECK_S:
+            return have[1], have[2]
+        version = self.store.table_version(space.table_name)
         with self._lock:
-            if key != self._key:
+            self._checked[sid] = time.monotonic()
+            have = self._loaded.get(sid)
+            if have is None or have[0] != version:
                 es = self.store.load(space, with_metadata=False)
                 ids = np.asarray(es.recording_ids, dtype=object)
                 bounds = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1], True]) if len(ids) else []
-                self._rows = {str(ids[a]): slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])}
+                rows = {str(ids[a]): slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])}
                 norms = np.linalg.norm(es.vectors, axis=1, keepdims=True)
                 es.vectors = es.vectors / np.maximum(norms, 1e-12)
-                self._es, self._key = es, key
-            es, sl = self._es, self._rows.get(recording_id)
-        if es is None or sl is None:
+                self._loaded = {sid: (version, es, rows)}  # one space at a time
+                have = self._loaded[sid]
+            return have[1], have[2]
+
+    def of(self, space: Space, recording_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(start_s (w,), end_s (w,), unit vectors (w, dim))`` of one recording (empty arrays if unknown)."""
+        es, rows = self._get(space)
+        sl = rows.get(recording_id)
+        if sl is None:
             return np.zeros(0), np.zeros(0), np.zeros((0, space.dim), np.float32)
         return es.start_s[sl], es.end_s[sl], es.vectors[sl]
 
