@@ -380,3 +380,21 @@ def test_the_server_never_writes_the_store_tables(client, store, recs):
     with open(recs.loc[1, "path"], "rb") as f:
         client.post("/api/search", files={"file": ("x.flac", f)})
     assert _versions(store) == before
+
+
+def test_a_store_changed_while_serving_shows_up(chroma_store, tmp_path, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    import embedstore.serve.catalog as catalog_module
+    from embedstore.serve import create_app
+    from embedstore.store import open_store
+
+    shutil.copytree(chroma_store.uri, tmp_path / "live.lance")
+    live = open_store(tmp_path / "live.lance")
+    monkeypatch.setattr(catalog_module, "RECHECK_S", 0.0)
+    c = TestClient(create_app(live), base_url="http://127.0.0.1")
+    assert c.get("/api/recordings").json()["total"] == 9
+    gone = live.recordings()["recording_id"].iloc[0]
+    open_store(tmp_path / "live.lance").delete_recordings([gone])  # e.g. another process re-indexing
+    assert c.get("/api/recordings").json()["total"] == 8
+    assert c.get(f"/api/audio/{gone}").status_code == 404

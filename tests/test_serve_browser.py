@@ -56,6 +56,9 @@ def server(chroma_store):
                 out = proc.stdout.read() if proc.poll() is not None else "(still starting)"
                 pytest.fail(f"embedstore serve did not come up: {out}")
             time.sleep(0.3)
+        # warm up (loads the vectors and the encoder) so the page's timings are those of a warm server
+        rid = httpx.get(url + "/api/recordings", timeout=10).json()["recordings"][0]["recording_id"]
+        httpx.get(url + "/api/search", params={"id": rid, "start": 0, "end": 4}, timeout=120)
         yield url
     finally:
         proc.terminate()

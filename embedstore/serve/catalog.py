@@ -43,7 +43,8 @@ HIDDEN_COLUMNS = ("path", "audio", "content_hash", "added_at", "notes", "midi", 
 MAX_VALUE_CHARS = 120
 #: A recording id as the store makes them (content-hash prefixes) or as users may have set them.
 RECORDING_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
-#: Seconds between two checks of the recordings table's version (a store indexed meanwhile shows up after this).
+#: Seconds between two checks of a table's version by the server's caches (recordings, spaces, window vectors):
+#: a store indexed while the server runs shows up after this.
 RECHECK_S = 1.0
 _SEARCHED_NAME_PARTS = (
     "title",

@@ -21,13 +21,11 @@ from pathlib import Path
 
 from embedstore.errors import ConfigError, SearchError, StoreError, check_choice
 from embedstore.search import MODES, search
-from embedstore.serve.catalog import Catalog
+from embedstore.serve.catalog import RECHECK_S, Catalog
 from embedstore.serve.timemap import WindowVectors, time_maps
 from embedstore.store import Space, Store, sql_in
 
 PIECE_COLUMN = "piece_id"
-#: Seconds between two checks of the ``spaces`` table's version.
-RECHECK_S = 1.0
 
 
 class Spaces:

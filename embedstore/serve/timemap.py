@@ -28,10 +28,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from embedstore.search import Hit
+from embedstore.serve.catalog import RECHECK_S
 from embedstore.store import EmbeddingSet, Space, Store
-
-#: Seconds between two checks of a vectors table's version.
-RECHECK_S = 1.0
 
 
 class WindowVectors:

@@ -327,7 +327,7 @@ async function init() {
     });
   }
   $("search-passage").addEventListener("click", () => {
-    if (!state.passage) { showError($("search-status"), new Error("select a passage first: drag on A's bar, or use start/end = now")); return; }
+    if (!state.passage) { showError($("search-status"), new Error("select a passage first: drag on A's bar, type start and end, or use 'from now' / 'to now'")); return; }
     runSearch();
   });
   $("search-whole").addEventListener("click", () => { setPassage(null); runSearch(); });
