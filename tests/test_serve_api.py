@@ -260,9 +260,7 @@ def test_upload_limit_gives_413(store):
             yield b"\0" * 10_000
         yield b"\r\n--xyz--\r\n"
 
-    r = c.post(
-        "/api/search", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=xyz"}
-    )
+    r = c.post("/api/search", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=xyz"})
     assert r.status_code == 413
     assert c.get("/api/info").status_code == 200
 

@@ -221,8 +221,7 @@ def create_app(
         where: str | None = None,
         limit: Annotated[int, Query(ge=1, le=10000)] = 200,
     ):
-        with search_lock:
-            rows, total = catalog.find(q, where=where, limit=limit)
+        rows, total = catalog.find(q, where=where, limit=limit)
         return {"total": total, "recordings": rows}
 
     def known(recording_id: str) -> dict:
