@@ -19,6 +19,7 @@ SCRIPTS = [
     "bench_probes.py",
     "bench_retrieval_interpretation.py",
     "bench_frames.py",
+    "bench_serve.py",
 ]
 
 if __name__ == "__main__":

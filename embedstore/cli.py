@@ -17,7 +17,7 @@ app = typer.Typer(
 )
 
 #: command-group modules; each exposes ``register(app)``.
-COMMAND_GROUPS = ("index", "search", "info", "probe", "project", "frames")
+COMMAND_GROUPS = ("index", "search", "info", "probe", "project", "frames", "serve")
 
 for _group in COMMAND_GROUPS:
     _name = f"embedstore.commands.{_group}"

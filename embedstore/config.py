@@ -14,6 +14,8 @@ DEFAULT_HOP_S = 5.0
 DEFAULT_MAX_DURATION_S = 4 * 3600.0
 #: Quieter than this (dBFS RMS over the whole file) is rejected as ``silent``.
 SILENCE_DB = -70.0
+#: `embedstore serve`: address, port and the largest query upload accepted (bytes).
+SERVE_HOST, SERVE_PORT, SERVE_MAX_UPLOAD_BYTES = "127.0.0.1", 8765, 50 * 1024 * 1024
 
 
 def shared_dir() -> Path | None:

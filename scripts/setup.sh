@@ -15,4 +15,16 @@ fi
 "$VENV/bin/python" -m pip install -q -r requirements-ci.txt
 "$VENV/bin/python" -m pip install -q --no-deps -e .
 "$VENV/bin/python" -m pip install -q --no-deps "basic-pitch==0.4.0" "transkun==2.0.1"
+# The web page's browser test drives headless Chromium: install Debian's chromium + chromium-driver where missing
+# (skipped without apt-get or root; the test then skips with the reason).
+if ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo -n"
+  if command -v apt-get >/dev/null && { [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; }; then
+    $SUDO apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+      || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; } \
+      || echo "note: could not install chromium/chromium-driver; the browser test will be skipped"
+  else
+    echo "note: chromium/chromium-driver missing (no apt-get or root); the browser test will be skipped"
+  fi
+fi
 echo "embedstore environment ready in $VENV"
