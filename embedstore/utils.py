@@ -14,10 +14,21 @@ import numpy as np
 
 
 def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes as 64 hex digits: the one content hash of the project.
+    """SHA-256 of a file's bytes: the one content hash of the project.
 
     It identifies a recording independently of its name (recording ids are its first 16 digits), and verifies
     derived files (index caches, saved weights).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    chunk : int
+        Bytes read at a time.
+
+    Returns
+    -------
+    str
+        64 lower-case hex digits.
     """
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -29,8 +40,19 @@ def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def jsonable(o):
-    """Recursively turn numpy scalars/arrays into Python values; non-finite floats become ``None``."""
+def jsonable(o: Any) -> Any:
+    """Recursively turn numpy scalars/arrays into Python values; non-finite floats become ``None``.
+
+    Parameters
+    ----------
+    o : object
+        Nested dicts, lists and tuples of numbers, strings, numpy scalars and arrays.
+
+    Returns
+    -------
+    object
+        The same structure with dict keys as strings, tuples and arrays as lists and NaN/inf as ``None``.
+    """
     if isinstance(o, dict):
         return {str(k): jsonable(v) for k, v in o.items()}
     if isinstance(o, list | tuple):
@@ -55,14 +77,31 @@ def _json_default(o: Any) -> Any:
 
 
 def dumps(obj: Any) -> str:
-    """Indented JSON with numpy types handled, non-finite floats written as null and non-ASCII kept."""
+    """Indented JSON with numpy types handled, non-finite floats written as null and non-ASCII kept.
+
+    Parameters
+    ----------
+    obj : object
+        Anything :func:`jsonable` takes; objects with an ``as_dict()`` method are written as that dict, other
+        objects as their ``str``.
+
+    Returns
+    -------
+    str
+    """
     return json.dumps(
         jsonable(json.loads(json.dumps(obj, default=_json_default))), indent=2, ensure_ascii=False
     )
 
 
 def machine_description() -> str:
-    """CPU model, cores, RAM and OS, for benchmark reports."""
+    """CPU model, cores, RAM and OS in one line, for benchmark reports.
+
+    Returns
+    -------
+    str
+        E.g. ``'AMD EPYC 7B13, 2 cores, 8 GiB RAM, Linux 6.1.0'``.
+    """
     cpu = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
