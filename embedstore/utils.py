@@ -1,16 +1,19 @@
 """Small helpers shared across rooms: the one file hash, JSON-safe conversion and output, and a one-line machine
-description for benchmarks."""
+description for benchmarks.
+
+Imports nothing heavy, not even numpy (numpy values are recognised by their type's module), so the command line's
+start-up does not pay for it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 
 def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
@@ -57,19 +60,20 @@ def jsonable(o: Any) -> Any:
         return {str(k): jsonable(v) for k, v in o.items()}
     if isinstance(o, list | tuple):
         return [jsonable(v) for v in o]
-    if isinstance(o, np.generic):
-        o = o.item()
-    if isinstance(o, np.ndarray):
-        return jsonable(o.tolist())
-    if isinstance(o, float) and not np.isfinite(o):
+    if _is_numpy(o):
+        return jsonable(o.tolist())  # an array as nested lists, a scalar as its Python value
+    if isinstance(o, float) and not math.isfinite(o):
         return None
     return o
 
 
+def _is_numpy(o: Any) -> bool:
+    """A numpy array or scalar (without importing numpy)."""
+    return type(o).__module__.partition(".")[0] == "numpy" and hasattr(o, "tolist")
+
+
 def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
+    if _is_numpy(o):
         return o.tolist()
     if hasattr(o, "as_dict"):
         return o.as_dict()
