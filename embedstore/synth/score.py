@@ -52,6 +52,7 @@ class Piece:
 
     @property
     def n_beats(self) -> int:
+        """Length of the score in beats (``beats_per_bar * n_bars``)."""
         return self.beats_per_bar * self.n_bars
 
     @property
@@ -82,6 +83,16 @@ def make_piece(piece_id: str, *, n_bars: int = 8, seed: int | None = None) -> Pi
         Number of bars (>= 1).
     seed : int, optional
         Together with ``piece_id`` fixes everything; ``None`` means 0.
+
+    Returns
+    -------
+    Piece
+        Ends with a V - I cadence and a long tonic.
+
+    Raises
+    ------
+    ConfigError
+        For ``n_bars < 1``.
     """
     if n_bars < 1:
         raise ConfigError(f"n_bars must be >= 1, got {n_bars}")
