@@ -41,11 +41,11 @@ def accuracy(reference: ArrayLike, estimated: ArrayLike) -> float:
     Parameters
     ----------
     reference, estimated : array-like, shape (n,)
-        Labels.
+        Labels of any hashable type.
 
     Returns
     -------
-    float
+    accuracy : float
         In [0, 1].
     """
     r, e = validate_paired(reference, estimated)
@@ -58,11 +58,11 @@ def balanced_accuracy(reference: ArrayLike, estimated: ArrayLike) -> float:
     Parameters
     ----------
     reference, estimated : array-like, shape (n,)
-        Labels.
+        Labels; each class present in ``reference`` weighs the same.
 
     Returns
     -------
-    float
+    balanced_accuracy : float
         In [0, 1]; chance is ``1 / n_classes`` whatever the class balance.
     """
     r, e = validate_paired(reference, estimated)
@@ -82,7 +82,7 @@ def macro_f1(reference: ArrayLike, estimated: ArrayLike, *, labels: ArrayLike | 
 
     Returns
     -------
-    float
+    macro_f1 : float
         In [0, 1]; NaN when ``labels`` is empty.
     """
     r, e = validate_paired(reference, estimated)
@@ -109,7 +109,7 @@ def within_k_accuracy(reference: ArrayLike, estimated: ArrayLike, *, k: float = 
 
     Returns
     -------
-    float
+    within_k : float
         In [0, 1].
     """
     r, e = validate_paired(reference, estimated)
@@ -126,7 +126,7 @@ def mean_absolute_error(reference: ArrayLike, estimated: ArrayLike) -> float:
 
     Returns
     -------
-    float
+    mae : float
         In levels (>= 0).
     """
     r, e = validate_paired(reference, estimated)

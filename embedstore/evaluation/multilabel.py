@@ -81,11 +81,13 @@ def average_precision(reference: ArrayLike, estimated: ArrayLike) -> np.ndarray:
     Parameters
     ----------
     reference : array-like, shape (n, k)
+        Tags (0/1).
     estimated : array-like, shape (n, k)
+        Scores; only their order within a class counts.
 
     Returns
     -------
-    np.ndarray, shape (k,), float64
+    ap : np.ndarray, shape (k,), float64
         In [0, 1]; NaN for classes without positives.
     """
     r, e = validate(reference, estimated)
@@ -108,11 +110,13 @@ def auroc(reference: ArrayLike, estimated: ArrayLike) -> np.ndarray:
     Parameters
     ----------
     reference : array-like, shape (n, k)
+        Tags (0/1).
     estimated : array-like, shape (n, k)
+        Scores; ties count 1/2.
 
     Returns
     -------
-    np.ndarray, shape (k,), float64
+    auroc : np.ndarray, shape (k,), float64
         In [0, 1] (chance 0.5); NaN for classes lacking positives or negatives.
     """
     r, e = validate(reference, estimated)
@@ -132,12 +136,12 @@ def mean_average_precision(reference: ArrayLike, estimated: ArrayLike) -> float:
 
     Parameters
     ----------
-    reference : array-like, shape (n, k)
-    estimated : array-like, shape (n, k)
+    reference, estimated : array-like, shape (n, k)
+        Tags and scores, as for :func:`average_precision`.
 
     Returns
     -------
-    float
+    map : float
         In [0, 1]; NaN when no class has a positive.
     """
     return finite_mean(average_precision(reference, estimated))
@@ -148,12 +152,12 @@ def macro_auroc(reference: ArrayLike, estimated: ArrayLike) -> float:
 
     Parameters
     ----------
-    reference : array-like, shape (n, k)
-    estimated : array-like, shape (n, k)
+    reference, estimated : array-like, shape (n, k)
+        Tags and scores, as for :func:`auroc`.
 
     Returns
     -------
-    float
+    auroc : float
         In [0, 1]; NaN when no class has both.
     """
     return finite_mean(auroc(reference, estimated))

@@ -29,10 +29,11 @@ def r2(reference: ArrayLike, estimated: ArrayLike) -> float:
     Parameters
     ----------
     reference, estimated : array-like, shape (n,)
+        Targets and predictions, in the target's units (R² compares them around the reference mean).
 
     Returns
     -------
-    float
+    r2 : float
         Unitless, <= 1; 0 for the reference mean; NaN when the reference is constant.
     """
     r, e = validate_paired(reference, estimated, dtype=np.float64)
@@ -48,10 +49,11 @@ def pearson(reference: ArrayLike, estimated: ArrayLike) -> float:
     Parameters
     ----------
     reference, estimated : array-like, shape (n,)
+        Paired values: only their linear association counts, not their units or offsets.
 
     Returns
     -------
-    float
+    r : float
         In [-1, 1]; NaN when either side is constant.
     """
     r, e = validate_paired(reference, estimated, dtype=np.float64)
@@ -68,10 +70,11 @@ def spearman(reference: ArrayLike, estimated: ArrayLike) -> float:
     Parameters
     ----------
     reference, estimated : array-like, shape (n,)
+        Paired values: only their order counts.
 
     Returns
     -------
-    float
+    rho : float
         In [-1, 1]; NaN when either side is constant.
     """
     r, e = validate_paired(reference, estimated, dtype=np.float64)
@@ -84,10 +87,11 @@ def mean_absolute_error(reference: ArrayLike, estimated: ArrayLike) -> float:
     Parameters
     ----------
     reference, estimated : array-like, shape (n,)
+        Targets and predictions, in the target's units.
 
     Returns
     -------
-    float
+    mae : float
         In the target's units (>= 0).
     """
     r, e = validate_paired(reference, estimated, dtype=np.float64)
@@ -100,10 +104,11 @@ def rmse(reference: ArrayLike, estimated: ArrayLike) -> float:
     Parameters
     ----------
     reference, estimated : array-like, shape (n,)
+        Targets and predictions, in the target's units (large errors weigh more than in the MAE).
 
     Returns
     -------
-    float
+    rmse : float
         In the target's units (>= 0).
     """
     r, e = validate_paired(reference, estimated, dtype=np.float64)
@@ -116,6 +121,7 @@ def evaluate(reference: ArrayLike, estimated: ArrayLike) -> dict[str, float]:
     Parameters
     ----------
     reference, estimated : array-like, shape (n,)
+        Targets and predictions of one target column.
 
     Returns
     -------

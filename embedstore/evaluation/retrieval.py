@@ -46,7 +46,7 @@ def average_precision(relevance: ArrayLike, n_relevant: int | None = None) -> fl
 
     Returns
     -------
-    float
+    ap : float
         In [0, 1]; NaN when nothing is relevant.
     """
     r = np.asarray(relevance, dtype=bool)
@@ -64,10 +64,11 @@ def reciprocal_rank(relevance: ArrayLike) -> float:
     Parameters
     ----------
     relevance : array-like of bool, shape (n_ranked,)
+        Relevance of each returned item, in rank order.
 
     Returns
     -------
-    float
+    rr : float
         In [0, 1]: 0 when no returned item is relevant, NaN for an empty ranking.
     """
     r = np.asarray(relevance, dtype=bool)
@@ -85,7 +86,7 @@ def first_relevant_rank(relevance: ArrayLike) -> float:
 
     Returns
     -------
-    float
+    rank : float
         1-based rank; NaN when no relevant item is returned.
     """
     r = np.asarray(relevance, dtype=bool)
@@ -103,7 +104,7 @@ def precision_at_k(relevance: ArrayLike, k: int) -> float:
 
     Returns
     -------
-    float
+    precision : float
         In [0, 1].
     """
     r = np.asarray(relevance, dtype=bool)[:k]
