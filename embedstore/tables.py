@@ -17,8 +17,8 @@ the file and, where it can, the row or column):
 - **Rows**: a table without rows is an error; a CSV row with more fields than the header is an error.
 - **Identifier columns** (:data:`IDENTIFIER_COLUMNS`: ids, paths, file names, piece / performer / segment ids) are
   text in every format, read verbatim: ``001`` keeps its zeros and ``NA`` or ``None`` is an id like any other;
-  only an empty cell (or JSON ``null``) is missing. A JSON integer id becomes its digits; any other non-text id is
-  an error.
+  only an empty cell (or JSON ``null``) is missing. A JSON or Parquet whole-number id becomes its digits; any
+  other non-text id is an error.
 - **Missing values**: empty cells, JSON ``null`` and keys absent from a record (sparse records) are missing
   (NaN / None); in other CSV columns pandas' usual markers (``NA``, ``n/a``, ``null``...) are missing too.
 - **Types**: CSV columns are typed by pandas (numbers where every value is a number, else text). A JSON column must
