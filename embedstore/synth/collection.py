@@ -148,7 +148,7 @@ def write_bad_files(folder: str | os.PathLike) -> dict[str, str]:
 
     d = Path(folder)
     d.mkdir(parents=True, exist_ok=True)
-    sr = 22050
+    sr = config.DEFAULT_SAMPLE_RATE
     t = np.arange(2 * sr) / sr
     tone = (0.3 * np.sin(2 * np.pi * 440.0 * t) * np.exp(-t)).astype(np.float32)
 
