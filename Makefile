@@ -1,6 +1,6 @@
 # Two commands on a fresh machine:
 #   make demo   - set up (.venv, pinned CPU torch, the project) and run `embedstore demo`
-#   make test   - set up and run the whole test suite (what .ci/run calls)
+#   make test   - set up, check the house rules (`make lint`) and run the whole test suite (what .ci/run calls)
 PY ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
@@ -17,12 +17,16 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/embedstore demo --out embedstore-demo
 
-test: setup
-	$(BIN)/ruff check .
+test: setup lint
 	OMP_NUM_THREADS=2 HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider
 
+# The house rules (docs/architecture.md): style, layers / independence / no cycles (pyproject
+# [tool.importlinter]) and types of the checked rooms (pyproject [tool.mypy]).
 lint: setup
-	$(BIN)/ruff check . && $(BIN)/ruff format --check embedstore indexers
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy --config-file pyproject.toml
 
 bench: setup
 	$(BIN)/python bench/run_all.py

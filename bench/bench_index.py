@@ -97,7 +97,7 @@ def bench_one(name: str, enc, files: list[Path], tmp: Path, window_s=10.0, hop_s
     st2 = Store(tmp / f"{name}-naive.lance")
     spaces = st2.register_setup(enc, window_s=window_s, hop_s=hop_s, poolings=("mean",))
     t0 = time.perf_counter()
-    from embedstore.audio import content_hash
+    from embedstore.utils import sha256_file as content_hash
 
     for f in files:
         a = load_audio(f, sample_rate=enc.sample_rate)

@@ -20,6 +20,7 @@ SCRIPTS = [
     "bench_retrieval_interpretation.py",
     "bench_frames.py",
     "bench_serve.py",
+    "bench_cli_startup.py",
 ]
 
 if __name__ == "__main__":

@@ -6,11 +6,14 @@ The CLI prints ``error: <message>`` and ``hint: <hint>`` and exits non-zero inst
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import Any
+
 
 class EmbedstoreError(Exception):
     """Base class of all embedstore errors."""
 
-    def __init__(self, message: str, *, hint: str | None = None):
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
 
@@ -26,7 +29,9 @@ class AudioError(EmbedstoreError):
     ``too_long``, ``too_short``, ``unreadable``, ``missing``.
     """
 
-    def __init__(self, message: str, *, reason: str, path: str | None = None, hint: str | None = None):
+    def __init__(
+        self, message: str, *, reason: str, path: str | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.reason = reason
         self.path = path
@@ -48,8 +53,23 @@ class ProvenanceError(EmbedstoreError):
     """Embeddings, probes or projections were built with another encoder/layer/window/pooling."""
 
 
-def check_choice(name: str, value, choices) -> None:
-    """Validate a ``Literal`` mode up front; the error lists the valid values (librosa style)."""
+def check_choice(name: str, value: Any, choices: Collection[Any]) -> None:
+    """Validate a ``Literal`` mode up front; the error lists the valid values (librosa style).
+
+    Parameters
+    ----------
+    name : str
+        The option's name, as the user wrote it.
+    value : object
+        The value given.
+    choices : collection
+        The valid values, in the order the error lists them.
+
+    Raises
+    ------
+    ConfigError
+        ``invalid name='x'; valid values: 'a', 'b'`` when ``value`` is not one of ``choices``.
+    """
     if value not in choices:
         valid = ", ".join(repr(c) for c in choices)
         raise ConfigError(f"invalid {name}={value!r}; valid values: {valid}")

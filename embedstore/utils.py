@@ -1,23 +1,37 @@
 """Small helpers shared across rooms: the one file hash, JSON-safe conversion and output, and a one-line machine
-description for benchmarks."""
+description for benchmarks.
+
+Imports nothing heavy, not even numpy (numpy values are recognised by their type's module), so the command line's
+start-up does not pay for it.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 
 def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes as 64 hex digits: the one content hash of the project.
+    """SHA-256 of a file's bytes: the one content hash of the project.
 
     It identifies a recording independently of its name (recording ids are its first 16 digits), and verifies
     derived files (index caches, saved weights).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    chunk : int
+        Bytes read at a time.
+
+    Returns
+    -------
+    str
+        64 lower-case hex digits.
     """
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -29,25 +43,37 @@ def sha256_file(path: str | os.PathLike, *, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def jsonable(o):
-    """Recursively turn numpy scalars/arrays into Python values; non-finite floats become ``None``."""
+def jsonable(o: Any) -> Any:
+    """Recursively turn numpy scalars/arrays into Python values; non-finite floats become ``None``.
+
+    Parameters
+    ----------
+    o : object
+        Nested dicts, lists and tuples of numbers, strings, numpy scalars and arrays.
+
+    Returns
+    -------
+    object
+        The same structure with dict keys as strings, tuples and arrays as lists and NaN/inf as ``None``.
+    """
     if isinstance(o, dict):
         return {str(k): jsonable(v) for k, v in o.items()}
     if isinstance(o, list | tuple):
         return [jsonable(v) for v in o]
-    if isinstance(o, np.generic):
-        o = o.item()
-    if isinstance(o, np.ndarray):
-        return jsonable(o.tolist())
-    if isinstance(o, float) and not np.isfinite(o):
+    if _is_numpy(o):
+        return jsonable(o.tolist())  # an array as nested lists, a scalar as its Python value
+    if isinstance(o, float) and not math.isfinite(o):
         return None
     return o
 
 
+def _is_numpy(o: Any) -> bool:
+    """A numpy array or scalar (without importing numpy)."""
+    return type(o).__module__.partition(".")[0] == "numpy" and hasattr(o, "tolist")
+
+
 def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
+    if _is_numpy(o):
         return o.tolist()
     if hasattr(o, "as_dict"):
         return o.as_dict()
@@ -55,14 +81,31 @@ def _json_default(o: Any) -> Any:
 
 
 def dumps(obj: Any) -> str:
-    """Indented JSON with numpy types handled, non-finite floats written as null and non-ASCII kept."""
+    """Indented JSON with numpy types handled, non-finite floats written as null and non-ASCII kept.
+
+    Parameters
+    ----------
+    obj : object
+        Anything :func:`jsonable` takes; objects with an ``as_dict()`` method are written as that dict, other
+        objects as their ``str``.
+
+    Returns
+    -------
+    str
+    """
     return json.dumps(
         jsonable(json.loads(json.dumps(obj, default=_json_default))), indent=2, ensure_ascii=False
     )
 
 
 def machine_description() -> str:
-    """CPU model, cores, RAM and OS, for benchmark reports."""
+    """CPU model, cores, RAM and OS in one line, for benchmark reports.
+
+    Returns
+    -------
+    str
+        E.g. ``'AMD EPYC 7B13, 2 cores, 8 GiB RAM, Linux 6.1.0'``.
+    """
     cpu = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from embedstore.audio import (
     Audio,
-    content_hash,
     frame_windows,
     is_audio_path,
     load_audio,
@@ -23,6 +22,7 @@ from embedstore.audio import (
     to_mono,
 )
 from embedstore.errors import AudioError, ConfigError
+from embedstore.utils import sha256_file
 
 
 def tone(sr: int, dur: float, freq: float = 440.0, amp: float = 0.3) -> np.ndarray:
@@ -358,13 +358,13 @@ def test_bad_window_options_raise(kw):
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def test_content_hash_and_levels(tmp_path):
+def test_sha256_file_and_levels(tmp_path):
     p = tmp_path / "a.bin"
     p.write_bytes(b"x" * 3_000_000)
-    assert content_hash(p, chunk=4096) == hashlib.sha256(b"x" * 3_000_000).hexdigest()
+    assert sha256_file(p, chunk=4096) == hashlib.sha256(b"x" * 3_000_000).hexdigest()
     p2 = tmp_path / "b.bin"
     p2.write_bytes(b"x" * 2_999_999 + b"y")
-    assert content_hash(p2) != content_hash(p)
+    assert sha256_file(p2) != sha256_file(p)
     assert rms_db(tone(8000, 1.0, 100.0, amp=1.0)) == pytest.approx(-3.01, abs=0.02)
     assert rms_db(np.zeros(10)) == float("-inf")
 

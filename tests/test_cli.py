@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -138,12 +139,108 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "MAP" in res.output and (tmp_path / "demo" / "store.lance").is_dir()
 
 
+#: Heavy third-party libraries that `embedstore --help` must not import (COMMON.md's lazy-import list).
+HEAVY = (
+    "torch",
+    "transformers",
+    "lancedb",
+    "lance",
+    "pyarrow",
+    "pandas",
+    "faiss",
+    "ray",
+    "librosa",
+    "numba",
+    "sklearn",
+    "matplotlib",
+    "onnxruntime",
+    "madmom",
+    "umap",
+    "fastapi",
+    "uvicorn",
+)
+
+
 def test_help_is_fast_because_imports_are_lazy():
     code = (
-        "import sys, embedstore.cli; heavy = [m for m in ('torch', 'transformers', 'lancedb', 'faiss', "
-        "'pandas', 'sklearn') if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)"
+        f"import sys, embedstore.cli; heavy = [m for m in {HEAVY!r} if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
     )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
     res = _run("--help")
     assert res.exit_code == 0 and "index" in res.output and "search" in res.output
+
+
+def test_every_command_group_registers_commands():
+    from embedstore.cli import COMMAND_GROUPS, build_app
+
+    names = {c.name for c in app.registered_commands} | {g.name for g in app.registered_groups}
+    assert {"index", "search", "info", "probe", "project", "frames"} <= set(COMMAND_GROUPS)
+    for group in COMMAND_GROUPS:
+        one = build_app((group,))
+        assert one.registered_commands or one.registered_groups, group
+    assert {"index", "search", "info", "encoders", "demo", "probe", "project"} <= names
+
+
+def test_a_missing_or_broken_command_group_is_an_error_at_start_up(monkeypatch, tmp_path):
+    import types
+
+    import embedstore.commands
+    from embedstore.cli import CommandGroupError, build_app
+
+    with pytest.raises(CommandGroupError, match="'nosuch'.*failed to import: ModuleNotFoundError") as e:
+        build_app(("index", "nosuch"))
+    assert e.value.hint
+    # a module that raises while importing: the original error is named and chained
+    (tmp_path / "exploding.py").write_text("raise RuntimeError('boom at import')\n")
+    monkeypatch.setattr(embedstore.commands, "__path__", [*embedstore.commands.__path__, str(tmp_path)])
+    with pytest.raises(CommandGroupError, match="RuntimeError: boom at import") as e:
+        build_app(("exploding",))
+    assert isinstance(e.value.__cause__, RuntimeError)
+    # a module without register(app)
+    monkeypatch.setitem(
+        sys.modules, "embedstore.commands.hollow", types.ModuleType("embedstore.commands.hollow")
+    )
+    with pytest.raises(CommandGroupError, match="'hollow'.*no register"):
+        build_app(("hollow",))
+    # the program itself stops at start-up, naming the group
+    code = "import sys; sys.modules['embedstore.commands.search'] = None; import embedstore.cli"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode != 0
+    assert (
+        "CommandGroupError: command group 'search' (embedstore.commands.search) failed to import" in p.stderr
+    )
+
+
+def test_top_level_cli_py_runs_the_same_app_from_a_checkout(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    p = subprocess.run(
+        [sys.executable, str(root / "cli.py"), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert p.returncode == 0, p.stderr
+    for command in ("index", "search", "info", "encoders", "probe", "project"):
+        assert command in p.stdout
+    assert _run("--help").output.split("Commands")[1] == p.stdout.split("Commands")[1]
+    # it runs the checkout it sits in
+    code = (
+        f"import runpy, sys; sys.argv = ['cli.py']; runpy.run_path({str(root / 'cli.py')!r}); "
+        "import embedstore; print(embedstore.__file__)"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert p.stdout.strip() == str(root / "embedstore" / "__init__.py"), p.stderr
+    p = subprocess.run(
+        [sys.executable, str(root / "cli.py"), "info", "--store", str(tmp_path / "none.lance")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert p.returncode == 2 and "error:" in p.stderr and "Traceback" not in p.stderr

@@ -154,3 +154,42 @@ def test_derive_pairs_within_passage_only():
     low = derive_pairs(df, "rating", within="seg", higher_is_better=False)
     assert (low["a_better"].to_numpy() == ~p["a_better"].to_numpy()).all()
     assert len(derive_pairs(df, "rating", within="seg", min_diff=0.5)) == 1
+
+
+def test_label_rows_for_one_recording_count_once_when_they_agree(recordings, tmp_path):
+    same = pd.DataFrame({"file_name": ["clip0.flac", "clip0.flac", "clip1.flac"], "level": [3, 3, 5]})
+    j = join_labels(recordings, same)
+    assert dict(zip(j.frame["file_name"], j.frame["level"])) == {"clip0.flac": 3, "clip1.flac": 5}
+    # the same recording named two ways, with the same label: one row
+    two_ways = pd.DataFrame({"audio": ["audio/clip0.flac", "clip0.flac"], "level": [3, 3]})
+    assert len(join_labels(recordings, two_ways, base_dir=tmp_path).frame) == 1
+
+
+def test_label_rows_that_disagree_about_one_recording_are_refused(recordings):
+    clash = pd.DataFrame({"file_name": ["clip0.flac", "clip1.flac", "clip0.flac"], "level": [3, 5, 7]})
+    with pytest.raises(ConfigError) as e:
+        join_labels(recordings, clash)
+    assert "rows 1 and 3" in str(e.value) and e.value.hint
+    pieces = pd.DataFrame({"piece_id": ["p1", "p1", "p2"], "henle": [4, 4, 8]})
+    assert len(join_labels(recordings, pieces, on="piece_id").frame) == 4
+    with pytest.raises(ConfigError, match="'p1'"):
+        join_labels(recordings, pieces.assign(henle=[4, 5, 8]), on="piece_id")
+
+
+def test_label_file_ids_keep_leading_zeros(recordings, tmp_path):
+    rec = recordings.assign(clip_id=["007", "008", "009", "010"])
+    f = tmp_path / "labels.csv"
+    f.write_text("clip_id,level\n007,1\n010,4\n")
+    j = join_labels(rec, f)
+    assert j.matched_by == "clip_id" and dict(zip(j.frame["clip_id"], j.frame["level"])) == {
+        "007": 1,
+        "010": 4,
+    }
+
+
+def test_pairs_file_ids_are_text(recordings, tmp_path):
+    rec = recordings.assign(recording_id=["0001", "0002", "0003", "0004"])
+    f = tmp_path / "pairs.csv"
+    f.write_text("a,b,a_better\n0001,0002,1\n0003,0004,0\n")
+    p = read_pairs(f, rec)
+    assert p["a"].tolist() == ["0001", "0003"] and p["a_better"].tolist() == [True, False]

@@ -1,20 +1,37 @@
-"""Helpers shared by the command groups: one-line errors with hints, JSON output, consoles."""
+"""Helpers shared by the command groups: one-line errors with hints, JSON output, consoles.
+
+A command is thin: it parses its options, calls one library function and prints. Wrapped in
+:func:`handle_errors`, a foreseeable problem (an :class:`~embedstore.errors.EmbedstoreError`, a missing file,
+Ctrl-C) reaches the user as ``error: ...`` / ``hint: ...`` and an exit code, never as a traceback.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 
+from embedstore.errors import EmbedstoreError
 from embedstore.utils import dumps
 
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
 
-def _console(stderr: bool = False):
-    import os
-    import sys
+__all__ = ["handle_errors", "print_json", "console", "err_console", "dumps", "EXIT_ERROR", "EXIT_INTERRUPTED"]
 
+#: Exit code of a command refused with ``error: ...``, and of one interrupted by Ctrl-C.
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
@@ -22,13 +39,24 @@ def _console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
-def handle_errors(fn):
-    """Turn EmbedstoreError (and a few common user errors) into `error: ...` / `hint: ...` and exit code 2."""
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a command so that foreseeable problems become one-line messages and an exit code.
+
+    Parameters
+    ----------
+    fn : callable
+        The command function.
+
+    Returns
+    -------
+    callable
+        The same command: an :class:`~embedstore.errors.EmbedstoreError` prints ``error: <message>`` and
+        ``hint: <hint>`` on stderr and exits with :data:`EXIT_ERROR`, as does a missing file; Ctrl-C says how to
+        resume and exits with :data:`EXIT_INTERRUPTED`.
+    """
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from embedstore.errors import EmbedstoreError
-
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except EmbedstoreError as e:
@@ -36,25 +64,28 @@ def handle_errors(fn):
             err.print(f"[bold red]error:[/] {e}", markup=True)
             if getattr(e, "hint", None):
                 err.print(f"[yellow]hint:[/] {e.hint}", markup=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_ERROR) from None
         except FileNotFoundError as e:
             _console(stderr=True).print(f"[bold red]error:[/] file not found: {e.filename or e}", markup=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_ERROR) from None
         except KeyboardInterrupt:
             _console(stderr=True).print("interrupted; re-run the same command to resume", markup=False)
-            raise typer.Exit(130) from None
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper
 
 
 def print_json(obj: Any) -> None:
+    """Write ``obj`` to stdout as indented JSON (:func:`embedstore.utils.dumps`) and a newline."""
     sys.stdout.write(dumps(obj) + "\n")
     sys.stdout.flush()
 
 
-def console():
+def console() -> Console:
+    """A rich console on stdout (160 columns wide when not a terminal, or ``$COLUMNS``)."""
     return _console(stderr=False)
 
 
-def err_console():
+def err_console() -> Console:
+    """A rich console on stderr, for progress and warnings."""
     return _console(stderr=True)

@@ -7,6 +7,7 @@ Conventions
 - ``reference`` and ``estimated`` are 1-d arrays of the same length ``n``. Labels may be any hashable values for
   :func:`accuracy` and :func:`macro_f1`; the ordinal metrics (:func:`within_k_accuracy`,
   :func:`mean_absolute_error`) need numeric levels (e.g. Henle difficulty 1-9), and their units are levels.
+- Shares are in [0, 1]; chance is the majority class's share (:func:`majority_label`) or ``1 / n_classes``.
 - Macro-F1 averages over the classes present in ``reference`` (or over ``labels`` when given); a class never
   predicted and never present contributes nothing, a class present but never predicted contributes 0.
 - Empty inputs raise ``ValueError``; mismatched lengths raise ``ValueError``.
@@ -14,44 +15,77 @@ Conventions
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
+
+from embedstore.evaluation.util import validate_paired
+
+__all__ = [
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "within_k_accuracy",
+    "mean_absolute_error",
+    "confusion_matrix",
+    "majority_label",
+    "evaluate",
+]
 
 
-def _check(reference, estimated) -> tuple[np.ndarray, np.ndarray]:
-    r = np.asarray(reference)
-    e = np.asarray(estimated)
-    if r.ndim != 1 or e.ndim != 1:
-        raise ValueError(f"reference and estimated must be 1-d, got shapes {r.shape} and {e.shape}")
-    if len(r) != len(e):
-        raise ValueError(f"reference ({len(r)}) and estimated ({len(e)}) differ in length")
-    if len(r) == 0:
-        raise ValueError("empty reference")
-    return r, e
-
-
-def accuracy(reference, estimated) -> float:
-    """Share of items whose estimated label equals the reference label (0-1)."""
-    r, e = _check(reference, estimated)
-    return float(np.mean(r == e))
-
-
-def balanced_accuracy(reference, estimated) -> float:
-    """Mean per-class recall over the classes present in ``reference`` (0-1)."""
-    r, e = _check(reference, estimated)
-    classes = np.unique(r)
-    return float(np.mean([np.mean(e[r == c] == c) for c in classes]))
-
-
-def macro_f1(reference, estimated, *, labels=None) -> float:
-    """Unweighted mean of per-class F1 scores (0-1).
+def accuracy(reference: ArrayLike, estimated: ArrayLike) -> float:
+    """Share of items whose estimated label equals the reference label.
 
     Parameters
     ----------
     reference, estimated : array-like, shape (n,)
+        Labels of any hashable type.
+
+    Returns
+    -------
+    accuracy : float
+        In [0, 1].
+    """
+    r, e = validate_paired(reference, estimated)
+    return float(np.mean(r == e))
+
+
+def balanced_accuracy(reference: ArrayLike, estimated: ArrayLike) -> float:
+    """Mean per-class recall over the classes present in ``reference``.
+
+    Parameters
+    ----------
+    reference, estimated : array-like, shape (n,)
+        Labels; each class present in ``reference`` weighs the same.
+
+    Returns
+    -------
+    balanced_accuracy : float
+        In [0, 1]; chance is ``1 / n_classes`` whatever the class balance.
+    """
+    r, e = validate_paired(reference, estimated)
+    classes = np.unique(r)
+    return float(np.mean([np.mean(e[r == c] == c) for c in classes]))
+
+
+def macro_f1(reference: ArrayLike, estimated: ArrayLike, *, labels: ArrayLike | None = None) -> float:
+    """Unweighted mean of per-class F1 scores.
+
+    Parameters
+    ----------
+    reference, estimated : array-like, shape (n,)
+        Labels.
     labels : array-like, optional
         Classes to average over; default: the classes present in ``reference``.
+
+    Returns
+    -------
+    macro_f1 : float
+        In [0, 1]; NaN when ``labels`` is empty.
     """
-    r, e = _check(reference, estimated)
+    r, e = validate_paired(reference, estimated)
     classes = np.unique(r) if labels is None else np.asarray(labels)
     f1 = []
     for c in classes:
@@ -63,21 +97,58 @@ def macro_f1(reference, estimated, *, labels=None) -> float:
     return float(np.mean(f1)) if f1 else float("nan")
 
 
-def within_k_accuracy(reference, estimated, *, k: float = 1) -> float:
-    """Share of items whose estimated level is within ``k`` levels of the reference (0-1); ``k=1`` is ±1 accuracy."""
-    r, e = _check(reference, estimated)
+def within_k_accuracy(reference: ArrayLike, estimated: ArrayLike, *, k: float = 1) -> float:
+    """Share of items whose estimated level is within ``k`` levels of the reference.
+
+    Parameters
+    ----------
+    reference, estimated : array-like, shape (n,)
+        Numeric levels.
+    k : float
+        Tolerance in levels; ``k=1`` is ±1 accuracy.
+
+    Returns
+    -------
+    within_k : float
+        In [0, 1].
+    """
+    r, e = validate_paired(reference, estimated)
     return float(np.mean(np.abs(r.astype(float) - e.astype(float)) <= k + 1e-9))
 
 
-def mean_absolute_error(reference, estimated) -> float:
-    """Mean absolute difference between estimated and reference levels (in levels)."""
-    r, e = _check(reference, estimated)
+def mean_absolute_error(reference: ArrayLike, estimated: ArrayLike) -> float:
+    """Mean absolute difference between estimated and reference levels.
+
+    Parameters
+    ----------
+    reference, estimated : array-like, shape (n,)
+        Numeric levels.
+
+    Returns
+    -------
+    mae : float
+        In levels (>= 0).
+    """
+    r, e = validate_paired(reference, estimated)
     return float(np.mean(np.abs(r.astype(float) - e.astype(float))))
 
 
-def confusion_matrix(reference, estimated, *, labels) -> np.ndarray:
-    """Counts ``C[i, j]`` of items of class ``labels[i]`` estimated as ``labels[j]``; shape (n_labels, n_labels)."""
-    r, e = _check(reference, estimated)
+def confusion_matrix(reference: ArrayLike, estimated: ArrayLike, *, labels: Sequence[Hashable]) -> np.ndarray:
+    """Counts of reference classes against estimated classes.
+
+    Parameters
+    ----------
+    reference, estimated : array-like, shape (n,)
+        Labels.
+    labels : sequence
+        The classes, in the order of the matrix's rows and columns; items with other labels are not counted.
+
+    Returns
+    -------
+    np.ndarray, shape (n_labels, n_labels), int64
+        ``C[i, j]`` items of class ``labels[i]`` estimated as ``labels[j]``.
+    """
+    r, e = validate_paired(reference, estimated)
     labels = list(labels)
     pos = {v: i for i, v in enumerate(labels)}
     c = np.zeros((len(labels), len(labels)), dtype=np.int64)
@@ -87,16 +158,45 @@ def confusion_matrix(reference, estimated, *, labels) -> np.ndarray:
     return c
 
 
-def majority_label(train_reference):
-    """The most frequent label of a training set (ties: the smallest label) - the majority baseline's prediction."""
+def majority_label(train_reference: ArrayLike) -> Any:
+    """The most frequent label of a training set: the majority baseline's prediction.
+
+    Parameters
+    ----------
+    train_reference : array-like, shape (n,)
+        Training labels.
+
+    Returns
+    -------
+    object
+        The label (a numpy scalar); ties go to the smallest label.
+
+    Raises
+    ------
+    ValueError
+        For an empty training set.
+    """
     vals, counts = np.unique(np.asarray(train_reference), return_counts=True)
     if len(vals) == 0:
         raise ValueError("empty training labels")
     return vals[int(np.argmax(counts))]
 
 
-def evaluate(reference, estimated, *, ordinal: bool = False) -> dict[str, float]:
-    """All metrics at once: accuracy, macro-F1 and, for numeric ordinal levels, ±1 accuracy and MAE."""
+def evaluate(reference: ArrayLike, estimated: ArrayLike, *, ordinal: bool = False) -> dict[str, float]:
+    """All metrics at once.
+
+    Parameters
+    ----------
+    reference, estimated : array-like, shape (n,)
+        Labels (numeric levels when ``ordinal``).
+    ordinal : bool
+        Add the ordinal metrics.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``macro_f1`` and, when ``ordinal``, ``within1_accuracy`` and ``mae`` (levels).
+    """
     out = {"accuracy": accuracy(reference, estimated), "macro_f1": macro_f1(reference, estimated)}
     if ordinal:
         out["within1_accuracy"] = within_k_accuracy(reference, estimated, k=1)

@@ -9,15 +9,46 @@ Conventions
 - ``n_relevant`` : the number of relevant items in the whole collection (defaults to ``relevance.sum()``, i.e. the
   ranking covers the whole collection).
 - Ranks are 1-based. Queries with no relevant item have undefined AP/RR and are skipped by the aggregates.
+- AP, RR and P@k are in [0, 1]. Every aggregate comes with the chance level of a uniformly random ranking
+  (:func:`chance_average_precision`; P@k chance is the share of relevant candidates).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
+
+from embedstore.evaluation.util import finite_mean
+
+__all__ = [
+    "average_precision",
+    "reciprocal_rank",
+    "first_relevant_rank",
+    "precision_at_k",
+    "chance_average_precision",
+    "rankings_from_similarity",
+    "evaluate_rankings",
+]
 
 
-def average_precision(relevance, n_relevant: int | None = None) -> float:
-    """Average precision of one ranking (the mean of precision at each relevant rank)."""
+def average_precision(relevance: ArrayLike, n_relevant: int | None = None) -> float:
+    """Average precision of one ranking: the mean of the precision at each relevant rank.
+
+    Parameters
+    ----------
+    relevance : array-like of bool, shape (n_ranked,)
+        Relevance of each returned item, in rank order.
+    n_relevant : int, optional
+        Relevant items in the whole collection (default: ``relevance.sum()``).
+
+    Returns
+    -------
+    ap : float
+        In [0, 1]; NaN when nothing is relevant.
+    """
     r = np.asarray(relevance, dtype=bool)
     n_rel = int(r.sum()) if n_relevant is None else int(n_relevant)
     if n_rel == 0:
@@ -27,20 +58,55 @@ def average_precision(relevance, n_relevant: int | None = None) -> float:
     return float((hits[r] / ranks).sum() / n_rel)
 
 
-def reciprocal_rank(relevance) -> float:
+def reciprocal_rank(relevance: ArrayLike) -> float:
+    """1 / the rank of the first relevant item.
+
+    Parameters
+    ----------
+    relevance : array-like of bool, shape (n_ranked,)
+        Relevance of each returned item, in rank order.
+
+    Returns
+    -------
+    rr : float
+        In [0, 1]: 0 when no returned item is relevant, NaN for an empty ranking.
+    """
     r = np.asarray(relevance, dtype=bool)
     if not r.any():
         return 0.0 if len(r) else float("nan")
     return 1.0 / (int(np.argmax(r)) + 1)
 
 
-def first_relevant_rank(relevance) -> float:
-    """Rank (1-based) of the first relevant item; NaN when none is returned."""
+def first_relevant_rank(relevance: ArrayLike) -> float:
+    """Rank of the first relevant item.
+
+    Parameters
+    ----------
+    relevance : array-like of bool, shape (n_ranked,)
+
+    Returns
+    -------
+    rank : float
+        1-based rank; NaN when no relevant item is returned.
+    """
     r = np.asarray(relevance, dtype=bool)
     return float(np.argmax(r) + 1) if r.any() else float("nan")
 
 
-def precision_at_k(relevance, k: int) -> float:
+def precision_at_k(relevance: ArrayLike, k: int) -> float:
+    """Share of relevant items among the first ``k``.
+
+    Parameters
+    ----------
+    relevance : array-like of bool, shape (n_ranked,)
+    k : int
+        Cut-off (> 0); a ranking shorter than ``k`` counts the missing items as not relevant.
+
+    Returns
+    -------
+    precision : float
+        In [0, 1].
+    """
     r = np.asarray(relevance, dtype=bool)[:k]
     return float(r.sum() / k)
 
@@ -49,6 +115,18 @@ def chance_average_precision(n_candidates: int, n_relevant: int) -> float:
     """Expected AP of a uniformly random ranking of ``n_candidates`` items, ``n_relevant`` of them relevant.
 
     E[AP] = (H_N + (N - H_N) (R - 1) / (N - 1)) / N, with H_N the N-th harmonic number (exact; R/N understates it).
+
+    Parameters
+    ----------
+    n_candidates : int
+        N, the items ranked.
+    n_relevant : int
+        R, the relevant items among them.
+
+    Returns
+    -------
+    float
+        In (0, 1]; NaN when N or R is 0.
     """
     n, r = int(n_candidates), int(n_relevant)
     if n <= 0 or r <= 0:
@@ -64,11 +142,15 @@ def rankings_from_similarity(sim: np.ndarray, *, exclude_self: bool = True) -> n
 
     Parameters
     ----------
-    sim : (n, n) similarity matrix
+    sim : np.ndarray, shape (n, n)
+        Similarity of query ``i`` (row) to item ``j`` (column); higher is more similar.
+    exclude_self : bool
+        Leave each query out of its own ranking.
 
     Returns
     -------
-    (n, n-1) int array when ``exclude_self`` else (n, n)
+    np.ndarray, shape (n, n - 1) when ``exclude_self`` else (n, n), int
+        Item indices in rank order (stable for ties).
     """
     sim = np.array(sim, dtype=np.float64, copy=True)
     n = sim.shape[0]
@@ -81,29 +163,41 @@ def rankings_from_similarity(sim: np.ndarray, *, exclude_self: bool = True) -> n
 
 
 def evaluate_rankings(
-    order: np.ndarray, labels, *, candidates_mask: np.ndarray | None = None, ks=(1, 5, 10)
-) -> dict:
+    order: np.ndarray,
+    labels: ArrayLike,
+    *,
+    candidates_mask: np.ndarray | None = None,
+    ks: Sequence[int] = (1, 5, 10),
+) -> dict[str, Any]:
     """Per-query and mean metrics for rankings over a labelled collection.
 
     Parameters
     ----------
-    order : (n_queries, m) item indices in rank order (query excluded)
-    labels : (n,) relevance label of each item; an item is relevant to query i when labels match
-    candidates_mask : (n_queries, n) bool, optional: items a query may retrieve (e.g. ``--within piece``);
-        items outside are dropped from the ranking before scoring.
+    order : np.ndarray, shape (n_queries, m), int
+        Item indices in rank order (query excluded); query ``i`` is item ``i``.
+    labels : array-like, shape (n,)
+        Relevance label of each item; an item is relevant to query ``i`` when its label equals item ``i``'s.
+    candidates_mask : np.ndarray, shape (n_queries, n), bool, optional
+        Items a query may retrieve (e.g. ``--within piece``); items outside are dropped from the ranking before
+        scoring.
+    ks : sequence of int
+        Cut-offs of P@k.
 
     Returns
     -------
-    dict with "per_query" (list of dicts) and "mean" (MAP, MRR, MR1, P@k) and "chance" (expected AP and P@k of a
-    uniformly random ranking, see :func:`chance_average_precision`).
+    dict
+        ``per_query`` (list of dicts: ``query``, ``n_candidates``, ``n_relevant``, ``ap``, ``rr``, ``first_rank``,
+        ``chance_ap``, ``chance_p``, ``p@k``), ``mean`` (``map``, ``mrr``, ``mr1`` (mean first relevant rank),
+        ``p@k``, ``n_queries``) and ``chance`` (expected ``map`` and ``p@k`` of a uniformly random ranking, see
+        :func:`chance_average_precision`).
     """
-    labels = np.asarray(labels).astype(str)
-    per = []
+    lab = np.asarray(labels).astype(str)
+    per: list[dict[str, Any]] = []
     for q in range(order.shape[0]):
         items = order[q]
         if candidates_mask is not None:
             items = items[candidates_mask[q, items]]
-        rel = labels[items] == labels[q]
+        rel = lab[items] == lab[q]
         n_rel = int(rel.sum())
         row = {
             "query": int(q),
@@ -119,10 +213,8 @@ def evaluate_rankings(
             row[f"p@{k}"] = precision_at_k(rel, k) if n_rel else float("nan")
         per.append(row)
 
-    def m(key):
-        v = np.array([r[key] for r in per], dtype=float)
-        v = v[np.isfinite(v)]
-        return float(v.mean()) if len(v) else float("nan")
+    def m(key: str) -> float:
+        return finite_mean([r[key] for r in per])
 
     mean = {
         "map": m("ap"),

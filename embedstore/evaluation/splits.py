@@ -3,19 +3,28 @@
 Every split is grouped: all items sharing a group value (piece by default; performer or recording on request) fall
 on the same side. Model selection uses inner splits of the training part only, never the test fold.
 
-Conventions: ``groups`` is an array of hashable labels, one per item; folds are returned as lists of
-``(train_idx, test_idx)`` integer arrays; everything is deterministic for a given ``seed``.
+Conventions: ``groups`` is an array of hashable labels, one per item (compared as strings); folds are returned as
+lists of ``(train_idx, test_idx)`` integer index arrays into ``groups``; everything is deterministic for a given
+``seed``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from embedstore import config
 from embedstore.errors import ConfigError
+
+__all__ = ["group_kfold", "inner_split", "check_disjoint"]
 
 
 def group_kfold(
-    groups, *, n_splits: int = 5, seed: int = 0, stratify=None
+    groups: ArrayLike,
+    *,
+    n_splits: int = config.DEFAULT_N_SPLITS,
+    seed: int = 0,
+    stratify: ArrayLike | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Grouped k-fold: no group appears in both train and test of a fold.
 
@@ -33,9 +42,14 @@ def group_kfold(
     Returns
     -------
     list of (train_idx, test_idx)
+        Integer index arrays; folds whose test or train side would be empty are left out.
+
+    Raises
+    ------
+    ConfigError
+        With fewer than 2 distinct groups.
     """
-    groups = np.asarray(groups)
-    uniq, inv = np.unique(groups.astype(str), return_inverse=True)
+    uniq, inv = np.unique(np.asarray(groups).astype(str), return_inverse=True)
     if len(uniq) < 2:
         raise ConfigError(
             f"need at least 2 groups for a grouped split, got {len(uniq)}",
@@ -82,28 +96,53 @@ def group_kfold(
     return out
 
 
-def inner_split(groups, *, val_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def inner_split(
+    groups: ArrayLike, *, val_fraction: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """One grouped train/validation split of a *training* set (for early stopping / model selection).
 
-    Returns indices into ``groups``. With a single group, falls back to a random item split (flagged by the
-    caller if it matters).
+    Parameters
+    ----------
+    groups : array-like, shape (n,)
+        Group of each training item.
+    val_fraction : float
+        Share of the groups (at least one, and never all) put in the validation part.
+    seed : int
+
+    Returns
+    -------
+    (train_idx, val_idx) : tuple of np.ndarray
+        Indices into ``groups``. With a single group, falls back to a random item split (flagged by the caller
+        if it matters).
     """
-    groups = np.asarray(groups).astype(str)
-    uniq = np.unique(groups)
+    g = np.asarray(groups).astype(str)
+    uniq = np.unique(g)
     rng = np.random.default_rng(seed)
     if len(uniq) < 2:
-        idx = rng.permutation(len(groups))
-        n_val = max(1, int(round(val_fraction * len(groups))))
+        idx = rng.permutation(len(g))
+        n_val = max(1, int(round(val_fraction * len(g))))
         return np.sort(idx[n_val:]), np.sort(idx[:n_val])
     n_val = min(len(uniq) - 1, max(1, int(round(val_fraction * len(uniq)))))
     val_groups = set(rng.choice(uniq, size=n_val, replace=False))
-    is_val = np.array([g in val_groups for g in groups])
+    is_val = np.array([x in val_groups for x in g])
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
-def check_disjoint(groups, train_idx, test_idx) -> None:
-    """Raise if a group appears on both sides (a leakage guard used by probes and tests)."""
-    groups = np.asarray(groups).astype(str)
-    both = set(groups[train_idx]) & set(groups[test_idx])
+def check_disjoint(groups: ArrayLike, train_idx: ArrayLike, test_idx: ArrayLike) -> None:
+    """Raise if a group appears on both sides of a split (a leakage guard used by probes and tests).
+
+    Parameters
+    ----------
+    groups : array-like, shape (n,)
+    train_idx, test_idx : array-like of int
+        Indices into ``groups``.
+
+    Raises
+    ------
+    ConfigError
+        Naming up to five groups found on both sides.
+    """
+    g = np.asarray(groups).astype(str)
+    both = set(g[np.asarray(train_idx)]) & set(g[np.asarray(test_idx)])
     if both:
         raise ConfigError(f"leakage: groups in both train and test: {sorted(both)[:5]}")

@@ -2,26 +2,47 @@
 
 ``bootstrap_ci(metric, *arrays)`` resamples items (or whole groups, with ``groups=``) with replacement and returns the
 point estimate and a percentile interval. Use it on pooled out-of-fold predictions; report the fold-to-fold spread
-with ``fold_spread``.
+with ``fold_spread``. Estimates are in the metric's own units; ``level`` is the interval's coverage (0.95 = 95 %).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from embedstore import config
+
+__all__ = ["Estimate", "bootstrap_ci", "fold_spread"]
 
 
 @dataclass
 class Estimate:
+    """A point estimate with a confidence interval.
+
+    Attributes
+    ----------
+    value : float
+        The metric on all items.
+    low, high : float
+        Interval bounds (NaN when no resample gave a finite value).
+    n : int
+        Items (not groups) the metric was computed on.
+    level : float
+        Coverage of the interval.
+    """
+
     value: float
     low: float
     high: float
     n: int
     level: float = 0.95
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
+        """``value``, ``ci_low``, ``ci_high``, ``n`` and ``ci_level`` (the JSON form of reports)."""
         return {
             "value": self.value,
             "ci_low": self.low,
@@ -35,23 +56,40 @@ class Estimate:
 
 
 def bootstrap_ci(
-    metric: Callable[..., float], *arrays, n_boot: int = 1000, level: float = 0.95, groups=None, seed: int = 0
+    metric: Callable[..., float],
+    *arrays: ArrayLike,
+    n_boot: int = config.DEFAULT_N_BOOT,
+    level: float = config.DEFAULT_CI_LEVEL,
+    groups: ArrayLike | None = None,
+    seed: int = 0,
 ) -> Estimate:
     """Percentile bootstrap CI of ``metric(*arrays)``.
 
     Parameters
     ----------
-    metric : callable taking the arrays (same first dimension n) and returning a float
-    arrays : array-likes with first dimension n
-    groups : array-like (n,), optional
+    metric : callable
+        Takes the arrays (same first dimension n) and returns a float; resamples on which it raises
+        ``ValueError``/``ZeroDivisionError``/``FloatingPointError`` or returns a non-finite value are skipped.
+    *arrays : array-like, first dimension n
+    n_boot : int
+        Resamples.
+    level : float
+        Coverage of the interval, in (0, 1).
+    groups : array-like, shape (n,), optional
         Resample whole groups (cluster bootstrap) so that correlated items (windows of a recording, pieces) are not
         counted as independent.
+    seed : int
+
+    Returns
+    -------
+    Estimate
     """
-    arrays = [np.asarray(a) for a in arrays]
-    n = len(arrays[0])
-    value = float(metric(*arrays))
+    arrs = [np.asarray(a) for a in arrays]
+    n = len(arrs[0])
+    value = float(metric(*arrs))
     rng = np.random.default_rng(seed)
-    stats = []
+    stats: list[float] = []
+    members: list[np.ndarray] = []
     if groups is not None:
         g = np.asarray(groups).astype(str)
         uniq, inv = np.unique(g, return_inverse=True)
@@ -63,7 +101,7 @@ def bootstrap_ci(
             pick = rng.integers(0, len(members), len(members))
             idx = np.concatenate([members[i] for i in pick])
         try:
-            v = float(metric(*[a[idx] for a in arrays]))
+            v = float(metric(*[a[idx] for a in arrs]))
         except (ValueError, ZeroDivisionError, FloatingPointError):
             continue
         if np.isfinite(v):
@@ -75,8 +113,20 @@ def bootstrap_ci(
     return Estimate(value, float(lo), float(hi), n, level)
 
 
-def fold_spread(values) -> dict:
-    """Mean and standard deviation of a metric across folds."""
+def fold_spread(values: Iterable[float | None]) -> dict[str, float | int]:
+    """Mean and standard deviation of a metric across folds.
+
+    Parameters
+    ----------
+    values : iterable of float or None
+        One value per fold; ``None`` and non-finite values are left out.
+
+    Returns
+    -------
+    dict
+        ``mean``, ``std`` (sample standard deviation, 0 for one fold; NaN for none) and ``folds`` (how many
+        values counted).
+    """
     v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
     if len(v) == 0:
         return {"mean": float("nan"), "std": float("nan"), "folds": 0}
