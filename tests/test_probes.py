@@ -9,16 +9,12 @@ import pandas as pd
 import pytest
 
 from embedstore.errors import ConfigError, ProvenanceError
-from embedstore.probes.benchmark import (
-    ProbeOptions,
-    cross_validate,
-    evaluate_head,
-    inner_rows,
-    load_task,
-    make_folds,
-    run_probe,
-)
-from embedstore.probes.mlp import TrainOptions
+from embedstore.probes.crossval import cross_validate, inner_rows, make_folds
+from embedstore.probes.inputs import load_task
+from embedstore.probes.models import ProbeOptions
+from embedstore.probes.run import run_probe
+from embedstore.probes.scoring import evaluate_head
+from embedstore.probes.training import TrainOptions
 from embedstore.store import Space, Store
 
 L, D = 3, 8
@@ -260,7 +256,8 @@ def test_bradley_terry_recovers_order():
 
 
 def test_batched_ridge_matches_closed_form_reference():
-    from embedstore.probes.linear import GramCache, linear_forward, ridge_fit
+    from embedstore.probes.linear import linear_forward
+    from embedstore.probes.ridge import GramCache, ridge_fit
 
     rng = np.random.default_rng(1)
     X = (rng.normal(size=(2, 60, 5)) * [1, 10, 0.1, 3, 1] + 5).astype(np.float32)
@@ -277,7 +274,8 @@ def test_batched_ridge_matches_closed_form_reference():
 
 
 def test_batched_logistic_equals_per_layer_fits():
-    from embedstore.probes.linear import linear_forward, logistic_fit, pick
+    from embedstore.probes.linear import linear_forward
+    from embedstore.probes.logistic import logistic_fit, pick
 
     rng = np.random.default_rng(2)
     X = rng.normal(size=(3, 50, 4)).astype(np.float32)

@@ -17,11 +17,14 @@ Metrics without a weighted form fall back to :func:`~embedstore.evaluation.stats
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import numpy as np
+from scipy.special import digamma
 
-from embedstore.evaluation.stats import Estimate
+from embedstore.evaluation.ranking import as_signs
+from embedstore.evaluation.stats import Estimate, bootstrap_ci
 
 
 def resample_weights(n: int, *, groups=None, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
@@ -133,8 +136,6 @@ _RANK_MEMO: dict = {}
 
 def _memo_ranks(x: np.ndarray, W: np.ndarray) -> np.ndarray:
     """Weighted mid-ranks of ``x``, remembered for the last (x, W) pair (the reference across models)."""
-    import hashlib
-
     x = np.ascontiguousarray(x, dtype=np.float64)
     key = (id(W), W.shape, hashlib.blake2b(x.tobytes(), digest_size=16).digest())
     if key not in _RANK_MEMO:
@@ -170,8 +171,6 @@ def _harmonic_span(R: np.ndarray, w: np.ndarray) -> np.ndarray:
     out = np.zeros_like(R, dtype=np.float64)
     wmax = int(w.max()) if w.size else 0
     if wmax > 64:  # large counts: closed form with digamma
-        from scipy.special import digamma
-
         return digamma(R + w + 1.0) - digamma(R + 1.0)
     for k in range(1, wmax + 1):
         out += np.where(w >= k, 1.0 / (R + k), 0.0)
@@ -219,8 +218,6 @@ def w_chance_map(ref, est, W):
 
 
 def w_pairwise_accuracy(ref, est, W):
-    from embedstore.evaluation.ranking import as_signs
-
     r = as_signs(ref)
     s = np.sign(np.asarray(est, np.float64))
     hit = np.where(s == 0, 0.5, (s == r).astype(np.float64))
@@ -273,8 +270,6 @@ def ci_from_weights(
 ) -> Estimate:
     """Point estimate and percentile CI; uses ``weighted(ref, est, W)`` (or precomputed ``resamples`` values)
     when given, else ``bootstrap_ci``."""
-    from embedstore.evaluation.stats import bootstrap_ci
-
     ref, est = np.asarray(ref), np.asarray(est)
     n = len(ref)
     if weighted is None and resamples is None:
