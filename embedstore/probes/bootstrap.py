@@ -21,7 +21,6 @@ import hashlib
 from collections.abc import Callable
 
 import numpy as np
-from scipy.special import digamma
 
 from embedstore.evaluation.ranking import as_signs
 from embedstore.evaluation.stats import Estimate, bootstrap_ci
@@ -171,6 +170,8 @@ def _harmonic_span(R: np.ndarray, w: np.ndarray) -> np.ndarray:
     out = np.zeros_like(R, dtype=np.float64)
     wmax = int(w.max()) if w.size else 0
     if wmax > 64:  # large counts: closed form with digamma
+        from scipy.special import digamma  # scipy.special costs 0.3 s to import: only here
+
         return digamma(R + w + 1.0) - digamma(R + 1.0)
     for k in range(1, wmax + 1):
         out += np.where(w >= k, 1.0 / (R + k), 0.0)

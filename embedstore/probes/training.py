@@ -221,61 +221,50 @@ def train_models(
     -------
     best_epoch : (M,) int, the 1-based epoch whose weights each model keeps
     """
-    n_par = sum(p.numel() for p in module.parameters())
-    with torch_threads(float(n_par) * max(n_units, 1) * 4):
-        return _train_models(module, n_units, val_units, batch_loss, val_loss, opts)
-
-
-def _train_models(
-    module: torch.nn.Module,
-    n_units: int,
-    val_units: np.ndarray | None,
-    batch_loss: Callable[[np.ndarray], torch.Tensor],
-    val_loss: Callable[[], torch.Tensor],
-    opts: TrainOptions,
-) -> np.ndarray:
     import torch
 
-    g = torch.Generator().manual_seed(opts.seed)
-    lr = opts.lr if getattr(module, "nonlinear", True) else opts.lr_linear
-    opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=opts.weight_decay)
-    M = next(module.parameters()).shape[0]
-    best = np.full(M, np.inf)
-    best_epoch = np.zeros(M, dtype=int)
-    saved = {k: v.detach().clone() for k, v in module.state_dict().items()}
-    stale = 0
-    bs = max(1, min(opts.batch_size, n_units))
-    for epoch in range(1, opts.max_epochs + 1):
-        module.train()
-        perm = torch.randperm(n_units, generator=g).numpy()
-        for i in range(0, n_units, bs):
-            opt.zero_grad()
-            batch_loss(perm[i : i + bs]).sum().backward()
-            opt.step()
-        module.eval()
-        if val_units is None or len(val_units) == 0:  # no validation rows: train for max_epochs
-            best_epoch[:] = epoch
-            continue
-        with torch.no_grad():
-            v = val_loss().detach().numpy().astype(np.float64)
-        v = np.where(np.isfinite(v), v, np.inf)
-        improved = v < best - 1e-7
-        if improved.any():
-            stale = 0
-            best = np.where(improved, v, best)
-            best_epoch[improved] = epoch
-            mask = torch.as_tensor(improved)
-            for k, p in module.state_dict().items():
-                if p.shape[:1] == (M,):
-                    saved[k][mask] = p.detach()[mask]
-        else:
-            stale += 1
-            if stale >= opts.patience:
-                break
-    if val_units is None or len(val_units) == 0:
+    n_par = sum(p.numel() for p in module.parameters())
+    with torch_threads(float(n_par) * max(n_units, 1) * 4):
+        g = torch.Generator().manual_seed(opts.seed)
+        lr = opts.lr if getattr(module, "nonlinear", True) else opts.lr_linear
+        opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=opts.weight_decay)
+        M = next(module.parameters()).shape[0]
+        best = np.full(M, np.inf)
+        best_epoch = np.zeros(M, dtype=int)
+        saved = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        stale = 0
+        bs = max(1, min(opts.batch_size, n_units))
+        for epoch in range(1, opts.max_epochs + 1):
+            module.train()
+            perm = torch.randperm(n_units, generator=g).numpy()
+            for i in range(0, n_units, bs):
+                opt.zero_grad()
+                batch_loss(perm[i : i + bs]).sum().backward()
+                opt.step()
+            module.eval()
+            if val_units is None or len(val_units) == 0:  # no validation rows: train for max_epochs
+                best_epoch[:] = epoch
+                continue
+            with torch.no_grad():
+                v = val_loss().detach().numpy().astype(np.float64)
+            v = np.where(np.isfinite(v), v, np.inf)
+            improved = v < best - 1e-7
+            if improved.any():
+                stale = 0
+                best = np.where(improved, v, best)
+                best_epoch[improved] = epoch
+                mask = torch.as_tensor(improved)
+                for k, p in module.state_dict().items():
+                    if p.shape[:1] == (M,):
+                        saved[k][mask] = p.detach()[mask]
+            else:
+                stale += 1
+                if stale >= opts.patience:
+                    break
+        if val_units is None or len(val_units) == 0:
+            return best_epoch
+        module.load_state_dict(saved)
         return best_epoch
-    module.load_state_dict(saved)
-    return best_epoch
 
 
 def fit_and_collect(
