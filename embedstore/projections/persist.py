@@ -20,7 +20,6 @@ serves them. Their setup key is ``<source setup>--<name>`` and their provenance 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +29,12 @@ import numpy as np
 
 from embedstore import __version__
 from embedstore.errors import ConfigError, ProvenanceError, StoreError
-from embedstore.utils import jsonable
+from embedstore.store import Space
+from embedstore.utils import jsonable, sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from embedstore.projections.heads import ProjectionHead
-    from embedstore.store import Space, Store
+    from embedstore.store import Store
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -64,13 +64,15 @@ class Projection:
 
     @property
     def in_dim(self) -> int:
+        """Dimension of the input vectors."""
         return self.head.in_dim
 
     @property
     def out_dim(self) -> int:
+        """Dimension of the projected vectors."""
         return self.head.out_dim
 
-    def transform(self, X, *, batch_size: int = 8192) -> np.ndarray:
+    def transform(self, X: np.ndarray, *, batch_size: int = 8192) -> np.ndarray:
         """Project vectors.
 
         Parameters
@@ -94,7 +96,7 @@ class Projection:
         return np.concatenate(out, axis=0) if out else np.zeros((0, self.out_dim), np.float32)
 
     # ------------------------------------------------------------------ provenance
-    def check_input(self, provenance) -> None:
+    def check_input(self, provenance: dict | Space) -> None:
         """Raise :class:`ProvenanceError` when vectors of ``provenance`` (a dict or a Space) are not this head's input."""
         prov = provenance.provenance if hasattr(provenance, "provenance") else dict(provenance)
         mine = self.input_provenance
@@ -113,6 +115,7 @@ class Projection:
 
     # ------------------------------------------------------------------ persistence
     def config(self) -> dict:
+        """The JSON config saved next to the weights (format, head, training options, label, provenance)."""
         return {
             "format": FORMAT,
             "format_version": 1,
@@ -140,7 +143,7 @@ class Projection:
         """Load a projection saved with :meth:`save`."""
         from safetensors.torch import load_file
 
-        from embedstore.projections.heads import ProjectionHead
+        from embedstore.projections.heads import ProjectionHead  # lazy: torch
 
         p = Path(path)
         if not (p / CONFIG_NAME).is_file() or not (p / WEIGHTS_NAME).is_file():
@@ -164,8 +167,8 @@ class Projection:
 
 
 def weights_sha256(path: str | Path) -> str:
-    """sha256 of a saved projection's ``model.safetensors``."""
-    return hashlib.sha256((Path(path) / WEIGHTS_NAME).read_bytes()).hexdigest()
+    """sha256 of a saved projection's ``model.safetensors`` (64 hex digits)."""
+    return sha256_file(Path(path) / WEIGHTS_NAME)
 
 
 _jsonable = jsonable
@@ -182,8 +185,6 @@ def projected_space(
     source: Space, projection: Projection, *, name: str, path: str | Path, sha256: str
 ) -> Space:
     """The Space a projection of ``source`` is written to (provenance included)."""
-    from embedstore.store import Space
-
     prov = dict(source.provenance)
     prov.update(
         kind="projection",
