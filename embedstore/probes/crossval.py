@@ -23,7 +23,6 @@ import numpy as np
 
 from embedstore.errors import ConfigError
 from embedstore.evaluation.splits import check_disjoint, group_kfold, inner_split
-from embedstore.probes.linear import linear_forward
 from embedstore.probes.mlp import layer_weights
 from embedstore.probes.models import (
     Features,
@@ -34,7 +33,7 @@ from embedstore.probes.models import (
     rows_of,
     selection_score,
 )
-from embedstore.probes.ridge import GramCache, ridge_fit_many, ridge_select_many
+from embedstore.probes.ridge import GramCache, ridge_cross_validate
 from embedstore.probes.tasks import TaskData, decode, fit_targets
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
@@ -141,20 +140,14 @@ def cross_validate_many(
     if cache is None:
         cache = GramCache(X)
     Ys = [fit_targets(h, t, for_ridge=True) for t, h in jobs]
-    raws: list[np.ndarray | None] = [None] * len(jobs)
-    hyper: list[list[np.ndarray]] = [[] for _ in jobs]
+    splits, scores = [], []
     for f, (tr, te) in enumerate(folds):
         fit_rows, val_rows = inner_rows(ref, tr, opts, f)
-        scores = [selection_score("ridge", h, Y, fit_rows) for (t, h), Y in zip(jobs, Ys)]
-        best, _ = ridge_select_many(cache, Ys, fit_rows, val_rows, alphas=opts.alphas, scores=scores)
-        params = ridge_fit_many(cache, Ys, np.union1d(fit_rows, val_rows), alphas=best)
-        Xte = X[:, te]
-        for j, p in enumerate(params):
-            out = linear_forward(p, Xte)
-            if raws[j] is None:
-                raws[j] = np.zeros((out.shape[0], ref.n, out.shape[2]), dtype=np.float32)
-            raws[j][:, te] = out
-            hyper[j].append(best[:, j])
+        splits.append((fit_rows, val_rows, te))
+        scores.append([selection_score("ridge", h, Y, fit_rows) for (t, h), Y in zip(jobs, Ys)])
+    best, outs = ridge_cross_validate(cache, Ys, splits, alphas=opts.alphas, scores=scores, X=X)
+    raws = [np.ascontiguousarray(o) for o in outs]  # (L, n, t) each; rows in no test fold stay 0
+    hyper = [best[:, :, j].T for j in range(len(jobs))]  # (L, n_folds)
     fold_of = fold_index(ref.n, folds)
     secs = (time.perf_counter() - t0) / len(jobs)
     return [
@@ -166,7 +159,7 @@ def cross_validate_many(
             raws[j],
             decode(h, t, raws[j]),
             fold_of,
-            np.stack(hyper[j], axis=1),
+            hyper[j],
             secs,
         )
         for j, (t, h) in enumerate(jobs)

@@ -1,9 +1,9 @@
-"""Closed-form ridge regression on every layer at once, with cross-validation-friendly Gram caching.
+"""Closed-form ridge regression on every layer at once, with cross-validation-friendly Gram caching (numpy).
 
 Conventions
 -----------
 - Features come as a stack ``X`` of shape ``(n_layers, n_items, dim)`` (``Store.load_layers`` output); each layer
-  gets its own model, fitted in one batched call.
+  gets its own model.
 - Features are standardised with the *training* rows' mean and standard deviation; the returned parameters are
   folded back to raw feature coordinates: ``output = X[l] @ W[l] + b[l]`` (:func:`embedstore.probes.linear.
   linear_forward`).
@@ -11,233 +11,312 @@ Conventions
   size and scale.
 - Model selection (the strength) uses a validation split of the training rows only; ties go to the stronger
   regularisation.
+
+How it is fast
+--------------
+- The Gram matrix ``X^T X`` of a row subset comes from one symmetric rank-k update (BLAS ``syrk``; float32 on the
+  centred stack when float64 would be expensive) accumulated in float64; a large subset is a superset's Gram minus
+  its (small) complement's, so each cross-validation fold costs one pass over its test and validation rows.
+- Every target column (all heads, all tasks on the same rows) shares one Cholesky factorisation per layer and
+  strength, and selection scores all strengths of a layer with one matrix product on the validation rows.
+- Work is split by layer: each layer runs in its own thread with one BLAS thread (LAPACK/BLAS release the GIL).
+  Coarse tasks keep both cores busy even on a loaded machine, where multi-threaded BLAS calls wait on each other.
+  :func:`ridge_cross_validate` runs a whole cross-validation of a layer in one task. No torch.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg as sl
+from threadpoolctl import threadpool_info, threadpool_limits
 
 #: Relative ridge strengths searched on the inner split.
 ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 
+#: ``score(validation_rows, outputs (n_val, t)) -> float``, higher is better.
+Score = Callable[[np.ndarray, np.ndarray], float]
+Stats = tuple[np.ndarray, np.ndarray]
 
-def _torch():
-    import torch
 
-    return torch
+def _key(a: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16).digest()
+
+
+def _workers(L: int) -> int:
+    """Threads for per-layer work: the BLAS thread limit (e.g. ``OMP_NUM_THREADS``), else this process's CPUs."""
+    n = [int(i.get("num_threads", 0)) for i in threadpool_info() if i.get("user_api") == "blas"]
+    cpus = max(n) if n else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    return max(1, min(L, cpus))
+
+
+def _per_layer(fn: Callable[[int], None], L: int, *, parallel: bool = True) -> None:
+    """Run ``fn(layer)`` for every layer, in threads with one BLAS thread each (small problems: in a loop)."""
+    workers = _workers(L) if parallel else 1
+    with threadpool_limits(1, user_api="blas"):
+        if workers == 1:
+            for li in range(L):
+                fn(li)
+        else:
+            with ThreadPoolExecutor(workers) as ex:
+                list(ex.map(fn, range(L)))
+
+
+@dataclass
+class _Targets:
+    """Stacked target blocks: Y (n, t) float64, the same in the features' dtype, column slices, a content key."""
+
+    Y: np.ndarray
+    Yx: np.ndarray
+    slices: list[slice]
+    key: bytes
 
 
 class GramCache:
     """Second moments of one feature stack for fast ridge fits on many row subsets (CV folds).
 
     The stack is centred by its overall mean (a translation the fitted models are invariant to, so nothing leaks
-    between folds), and the full Gram matrix is computed once: the Gram of a large subset is the full one minus
-    that of the (small) complement.
+    between folds), and each layer's full Gram matrix is computed once: the Gram of a large subset is the full one
+    minus that of the (small) complement.
 
     Parameters
     ----------
     X : np.ndarray, shape (n_layers, n, dim)
+    max_cached : how many row subsets' Gram matrices to keep per layer (each is (dim, dim) float64)
     """
 
     def __init__(self, X: np.ndarray, *, max_cached: int = 12):
-        torch = _torch()
         X = np.asarray(X)
         if X.ndim != 3:
             raise ValueError(f"X must be (n_layers, n, dim), got shape {X.shape}")
-        # float64 Gram matrices unless that gets expensive (then float32, centred, so little is lost)
+        # float64 products unless that gets expensive (then float32 on the centred stack, so little is lost)
         big = float(X.shape[0]) * X.shape[1] * X.shape[2] ** 2 > 2e9
-        Xt = torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32 if big else torch.float64)
-        self.offset = Xt.mean(dim=1)  # (L, d)
-        self.X = Xt - self.offset[:, None, :]
+        dtype = np.float32 if big else np.float64
+        self.X = np.empty(X.shape, dtype=dtype)
+        self.offset = np.empty((X.shape[0], X.shape[2]), dtype=dtype)  # (L, d)
+
+        def centre(li: int) -> None:
+            Xl = np.asarray(X[li], dtype=dtype)
+            self.offset[li] = Xl.mean(axis=0)
+            np.subtract(Xl, self.offset[li], out=self.X[li])
+
+        _per_layer(centre, X.shape[0], parallel=X.shape[2] >= 128)
         self.n_layers, self.n, self.dim = self.X.shape
-        self._full = None
-        self._memo: dict[bytes, tuple] = {}
         self.max_cached = max_cached
+        self._full: dict[int, Stats] = {}
+        self._memo: dict[int, dict[bytes, Stats]] = {li: {} for li in range(self.n_layers)}
+        self._xty_full: dict[int, tuple[bytes, np.ndarray]] = {}
 
-    def _direct(self, idx):
-        torch = _torch()
-        Xi = self.X[:, torch.as_tensor(idx, dtype=torch.long)]
-        return (Xi.transpose(1, 2) @ Xi).double(), Xi.sum(dim=1).double()
+    def _gram(self, li: int, idx: np.ndarray | None) -> Stats:
+        """Gram (d, d) and row sum (d,) of rows ``idx`` (None: all rows) of layer ``li``, float64."""
+        Xi = self.X[li] if idx is None else self.X[li, idx]
+        return (Xi.T @ Xi).astype(np.float64), Xi.sum(axis=0, dtype=np.float64)  # a.T @ a: numpy calls syrk
 
-    @staticmethod
-    def _key(idx) -> bytes:
-        import hashlib
+    def block_moments(
+        self, li: int, T: _Targets, idx: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Gram (d, d), row sum (d,) and ``X^T Y`` (d, t) of rows ``idx`` of layer ``li``, float64 (not cached)."""
+        Xi = self.X[li, idx]
+        return (
+            (Xi.T @ Xi).astype(np.float64),
+            Xi.sum(axis=0, dtype=np.float64),
+            (Xi.T @ T.Yx[idx]).astype(np.float64),
+        )
 
-        a = np.ascontiguousarray(np.sort(np.asarray(idx, dtype=np.int64)))
-        return hashlib.blake2b(a.tobytes(), digest_size=16).digest()
+    def layer_stats(self, li: int, idx: np.ndarray, *, within: np.ndarray | None = None) -> Stats:
+        """``(S, s)``: ``X[li, idx]^T X[li, idx]`` (d, d) and the row sum (d,), float64.
 
-    def stats(self, idx, *, within=None) -> tuple:
-        """``(S, s)``: ``X[:, idx]^T X[:, idx]`` (L, d, d) and the row sum (L, d), float64 tensors.
+        Parameters
+        ----------
+        li : layer index; idx : row indices
+        within : a superset of ``idx`` (its stats are computed first); a large subset is the superset's (default:
+            all rows') Gram minus its complement's
 
-        Large subsets are computed as a superset's Gram minus the complement's (``within``: a superset of
-        ``idx`` whose stats are computed or cached first; default: all rows). Results are memoised, so heads and
-        tasks sharing folds share the work.
+        Results are memoised per layer (``max_cached`` subsets), so heads sharing rows share the work.
         """
         idx = np.asarray(idx, dtype=np.int64)
-        key = self._key(idx)
-        if key in self._memo:
-            return self._memo[key]
-        if within is not None:
-            base_idx = np.asarray(within, dtype=np.int64)
-            S0, s0 = self.stats(base_idx)
-        else:
-            base_idx = None
-            if len(idx) <= self.n // 2:
-                out = self._direct(idx)
-                self._remember(key, out)
-                return out
-            if self._full is None:
-                self._full = self._direct(np.arange(self.n))
-            S0, s0 = self._full
+        key = _key(np.sort(idx))
+        memo = self._memo[li]
+        if key in memo:
+            return memo[key]
         mask = np.zeros(self.n, dtype=bool)
-        if base_idx is None:
-            mask[:] = True
+        if within is not None:
+            S0, s0 = self.layer_stats(li, within)
+            mask[np.asarray(within, dtype=np.int64)] = True
+        elif len(idx) <= self.n // 2:
+            out = self._gram(li, idx)
+            self._remember(li, key, out)
+            return out
         else:
-            mask[base_idx] = True
+            if li not in self._full:
+                self._full[li] = self._gram(li, None)
+            S0, s0 = self._full[li]
+            mask[:] = True
         mask[idx] = False
         rest = np.flatnonzero(mask)
         if len(rest) == 0:
             out = (S0, s0)
         elif len(rest) > len(idx):
-            out = self._direct(idx)
+            out = self._gram(li, idx)
         else:
-            Sr, sr = self._direct(rest)
+            Sr, sr = self._gram(li, rest)
             out = (S0 - Sr, s0 - sr)
-        self._remember(key, out)
+        self._remember(li, key, out)
         return out
 
-    def _remember(self, key: bytes, value: tuple) -> None:
+    def _remember(self, li: int, key: bytes, value: Stats) -> None:
+        memo = self._memo[li]
         if self.max_cached <= 0:
             return
-        if len(self._memo) >= self.max_cached:
-            self._memo.pop(next(iter(self._memo)))
-        self._memo[key] = value
+        if len(memo) >= self.max_cached:
+            memo.pop(next(iter(memo)))
+        memo[key] = value
 
-    def xty(self, Y: np.ndarray, idx) -> tuple:
-        """``X[:, idx]^T Y[idx]`` (L, d, t) float64 and ``Y[idx]`` (n_idx, t) float64.
+    def targets(self, Ys: Sequence[np.ndarray]) -> _Targets:
+        """Target blocks, each (n,) or (n, t), stacked into one (n, t_total) matrix."""
+        cols, slices, at = [], [], 0
+        for Y in Ys:
+            y = np.asarray(Y, dtype=np.float64).reshape(self.n, -1)
+            cols.append(y)
+            slices.append(slice(at, at + y.shape[1]))
+            at += y.shape[1]
+        Y = np.ascontiguousarray(np.concatenate(cols, axis=1))
+        return _Targets(Y, Y.astype(self.X.dtype), slices, _key(Y))
 
-        Large subsets: the full product (computed once per ``Y``) minus the complement's.
-        """
-        import hashlib
-
-        torch = _torch()
-        Y = np.ascontiguousarray(np.asarray(Y, dtype=np.float64).reshape(self.n, -1))
+    def layer_xty(self, li: int, T: _Targets, idx: np.ndarray) -> np.ndarray:
+        """``X[li, idx]^T Y[idx]`` (d, t) float64; a large subset is the full product minus the complement's."""
         idx = np.asarray(idx, dtype=np.int64)
-        Yt = torch.as_tensor(Y).to(self.X.dtype)
+        Xl = self.X[li]
         if len(idx) <= self.n // 2:
-            sel = torch.as_tensor(idx)
-            return (self.X[:, sel].transpose(1, 2) @ Yt[sel]).double(), torch.as_tensor(Y[idx])
-        key = hashlib.blake2b(Y.tobytes(), digest_size=16).digest()
-        if getattr(self, "_xty_key", None) != key:
-            self._xty_key = key
-            self._xty_full = (self.X.transpose(1, 2) @ Yt).double()
+            return (Xl[idx].T @ T.Yx[idx]).astype(np.float64)
+        full = self._xty_full.get(li)
+        if full is None or full[0] != T.key:
+            full = self._xty_full[li] = (T.key, (Xl.T @ T.Yx).astype(np.float64))
         mask = np.ones(self.n, dtype=bool)
         mask[idx] = False
-        rest = torch.as_tensor(np.flatnonzero(mask))
-        out = self._xty_full.clone()
-        if len(rest):
-            out -= (self.X[:, rest].transpose(1, 2) @ Yt[rest]).double()
-        return out, torch.as_tensor(Y[idx])
-
-    def rows(self, idx):
-        torch = _torch()
-        return self.X[:, torch.as_tensor(np.asarray(idx, dtype=np.int64))]
+        rest = np.flatnonzero(mask)
+        return full[1] - Xl[rest].T @ T.Yx[rest] if len(rest) else full[1].copy()
 
 
-class _RidgeProblem:
-    """Standardised normal equations of one training subset, ready to solve for any per-layer alpha."""
+class _LayerProblem:
+    """Standardised normal equations of one layer on one training subset, ready to solve for any alpha.
 
-    def __init__(self, cache: GramCache, Y: np.ndarray, idx, *, within=None):
-        torch = _torch()
+    ``moments``: the subset's (Gram, row sum, X^T Y) when the caller has them; else they come from the cache.
+    """
+
+    def __init__(
+        self,
+        cache: GramCache,
+        li: int,
+        T: _Targets,
+        idx: np.ndarray,
+        *,
+        within: np.ndarray | None = None,
+        moments: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ):
         n = len(idx)
         if n < 2:
             raise ValueError("ridge needs at least 2 training rows")
-        S, s = cache.stats(idx, within=within)
-        xty, Yi = cache.xty(Y, idx)
+        if moments is None:
+            S, s = cache.layer_stats(li, idx, within=within)
+            xty = cache.layer_xty(li, T, idx)
+        else:
+            S, s, xty = moments
         mu = s / n
-        C = S.clone()
-        C.baddbmm_(mu[:, :, None], mu[:, None, :], alpha=-n)  # C = S - n mu mu^T, in place
-        var = torch.clamp(torch.diagonal(C, dim1=1, dim2=2) / n, min=0.0)
-        sd = torch.sqrt(var)
-        tiny = sd <= 1e-5 * torch.clamp(sd.amax(dim=1, keepdim=True), min=1e-30)
-        sd = torch.where(tiny, torch.ones_like(sd), sd)
-        ybar = Yi.mean(dim=0)
-        xty_c = xty - n * mu[:, :, None] * ybar[None, None, :]
+        C = S - n * np.outer(mu, mu)  # a new array: the caller's S is left as it was
+        sd = np.sqrt(np.clip(np.diagonal(C) / n, 0.0, None))
+        sd = np.where(sd <= 1e-5 * max(float(sd.max()), 1e-30), 1.0, sd)
+        ybar = T.Y[idx].mean(axis=0)
         inv = 1.0 / sd
-        C.mul_(inv[:, :, None]).mul_(inv[:, None, :])
-        self.Cs = C
-        self.xys = xty_c * inv[:, :, None]
+        C *= inv[:, None]
+        C *= inv[None, :]
+        self.C, self.xy = C, (xty - n * np.outer(mu, ybar)) * inv[:, None]
         self.mu, self.sd, self.ybar, self.n = mu, sd, ybar, n
-        self.cache = cache
+        self.offset = cache.offset[li].astype(np.float64)
 
-    def solve(self, alphas) -> tuple:
-        """Coefficients for centred features: W (L, d, t), b (L, t), float64 tensors."""
-        import scipy.linalg as sl
-
-        torch = _torch()
-        L, d, _ = self.Cs.shape
-        a = np.broadcast_to(np.asarray(alphas, dtype=np.float64), (L,))
-        Cs, xys = self.Cs.numpy(), self.xys.numpy()
-        Ws = np.empty_like(xys)
-        eye = np.eye(d)
-        from concurrent.futures import ThreadPoolExecutor
-
-        from threadpoolctl import threadpool_limits
-
-        def one(li: int) -> None:
-            A = Cs[li] + a[li] * self.n * eye
+    def solve(self, alphas: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+        """Coefficients for the cache's centred features: W (A, d, t) and b (A, t), one Cholesky per alpha."""
+        d = self.C.shape[0]
+        Ws = np.empty((len(alphas), d, self.xy.shape[1]))
+        for j, a in enumerate(alphas):
+            A = self.C.copy()
+            A.flat[:: d + 1] += a * self.n
             try:
-                fac = sl.cho_factor(A, lower=True, check_finite=False)
+                fac = sl.cho_factor(A, lower=True, check_finite=False, overwrite_a=True)
             except np.linalg.LinAlgError:  # numerically indefinite (rounding, near-constant features)
+                A = self.C + a * self.n * np.eye(d)
                 try:
                     lo = float(np.linalg.eigvalsh(A)[0])
-                    fac = sl.cho_factor(A + (abs(lo) + 1e-6 * self.n) * eye, lower=True, check_finite=False)
+                    fac = sl.cho_factor(
+                        A + (abs(lo) + 1e-6 * self.n) * np.eye(d), lower=True, check_finite=False
+                    )
                 except np.linalg.LinAlgError:  # still indefinite (tiny training sets): least squares
-                    Ws[li] = np.linalg.lstsq(A, xys[li], rcond=None)[0]
-                    return
-            Ws[li] = sl.cho_solve(fac, xys[li], check_finite=False)
+                    Ws[j] = np.linalg.lstsq(A, self.xy, rcond=None)[0]
+                    continue
+            Ws[j] = sl.cho_solve(fac, self.xy, check_finite=False)
+        W = Ws / self.sd[None, :, None]
+        return W, self.ybar[None, :] - np.einsum("d,adt->at", self.mu, W)
 
-        # LAPACK potrf/potrs per layer with one BLAS thread each, layers spread over torch's thread count
-        # (faster than batched torch on CPU, and robust on busy machines)
-        workers = max(1, min(L, torch.get_num_threads()))
-        with threadpool_limits(1):
-            if workers == 1 or d < 128:
-                for li in range(L):
-                    one(li)
-            else:
-                with ThreadPoolExecutor(workers) as ex:
-                    list(ex.map(one, range(L)))
-        W = torch.as_tensor(Ws) / self.sd[:, :, None]
-        b = self.ybar[None, :] - torch.einsum("ld,ldt->lt", self.mu, W)
-        return W, b
-
-    def raw(self, W, b) -> dict[str, np.ndarray]:
-        """Parameters in raw feature coordinates: ``X @ W + b``."""
-        torch = _torch()
-        b_raw = b - torch.einsum("ld,ldt->lt", self.cache.offset.double(), W)
-        return {"W": W.float().numpy(), "b": b_raw.float().numpy()}
+    def raw_intercept(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Intercepts in raw feature coordinates (the cache's centring undone)."""
+        return b - np.einsum("d,...dt->...t", self.offset, W)
 
 
-def _stack_targets(cache: GramCache, Ys) -> tuple[np.ndarray, list[slice]]:
-    cols, slices, at = [], [], 0
-    for Y in Ys:
-        y = np.asarray(Y, dtype=np.float64).reshape(cache.n, -1)
-        cols.append(y)
-        slices.append(slice(at, at + y.shape[1]))
-        at += y.shape[1]
-    return np.concatenate(cols, axis=1), slices
+def _score_alphas(
+    cache: GramCache,
+    li: int,
+    prob: _LayerProblem,
+    T: _Targets,
+    val_idx: np.ndarray,
+    alphas: Sequence[float],
+    scores: Sequence[Score],
+) -> np.ndarray:
+    """Validation scores (n_blocks, n_alphas) of every alpha of one layer."""
+    W, b = prob.solve(alphas)  # (A, d, t), (A, t)
+    A, t = len(alphas), W.shape[2]
+    Xv = cache.X[li, val_idx].astype(np.float64)
+    out = (Xv @ W.transpose(1, 0, 2).reshape(cache.dim, A * t)).reshape(len(val_idx), A, t) + b[None]
+    out = out.astype(np.float32)  # scored as float32 outputs
+    table = np.full((len(T.slices), A), -np.inf)
+    for h, sl_h in enumerate(T.slices):
+        for j in range(A):
+            v = scores[h](val_idx, out[:, j, sl_h])
+            table[h, j] = v if np.isfinite(v) else -np.inf
+    return table
+
+
+def _best(table: np.ndarray, alphas: Sequence[float]) -> np.ndarray:
+    """Best alpha per block from a (..., n_alphas) score table; ties go to the stronger (later) alpha."""
+    A = table.shape[-1]
+    return np.asarray(alphas, dtype=np.float64)[A - 1 - np.argmax(table[..., ::-1], axis=-1)]
+
+
+def _fit_layer(prob: _LayerProblem, T: _Targets, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Raw-coordinate W (d, t) and b (t) of one layer, each block with its own alpha (``alphas`` (n_blocks,))."""
+    uniq = np.unique(alphas)
+    W, b = prob.solve(uniq)
+    b = prob.raw_intercept(W, b)
+    Wl = np.empty(W.shape[1:])
+    bl = np.empty(b.shape[1:])
+    for h, sl_h in enumerate(T.slices):
+        k = int(np.flatnonzero(np.isclose(uniq, alphas[h]))[0])
+        Wl[:, sl_h], bl[sl_h] = W[k][:, sl_h], b[k][sl_h]
+    return Wl, bl
 
 
 def ridge_select_many(
     cache: GramCache,
     Ys: Sequence[np.ndarray],
-    train_idx,
-    val_idx,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
     *,
     alphas: Sequence[float] = ALPHAS,
-    scores: Sequence[Callable[[np.ndarray, np.ndarray], float]],
+    scores: Sequence[Score],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pick one alpha per layer and per target block on a validation split, solving all blocks at once.
 
@@ -247,69 +326,128 @@ def ridge_select_many(
     Ys : target blocks, each (n,) or (n, t) (one-hot / multi-hot for classification probes); blocks share the
         factorisations, so several heads (or tasks on the same rows) cost about as much as one
     train_idx, val_idx : rows to fit and to score on (both inside the outer training fold)
+    alphas : relative strengths to try
     scores : one ``score(val_rows_indices, outputs (n_val, t)) -> float`` per block, higher is better
 
     Returns
     -------
     best_alphas : (L, n_blocks) and the score tables (n_blocks, L, n_alphas); ties go to the stronger alpha
     """
-    Y, slices = _stack_targets(cache, Ys)
-    both = np.union1d(np.asarray(train_idx), np.asarray(val_idx))
-    cache.stats(both)
-    prob = _RidgeProblem(cache, Y, train_idx, within=both)
-    Xv = cache.rows(val_idx).double()
-    H = len(slices)
-    table = np.full((H, cache.n_layers, len(alphas)), -np.inf)
-    for j, a in enumerate(alphas):
-        W, b = prob.solve(a)
-        out = (Xv @ W + b[:, None, :]).float().numpy()
-        for h, sl in enumerate(slices):
-            for li in range(cache.n_layers):
-                v = scores[h](np.asarray(val_idx), out[li][:, sl])
-                table[h, li, j] = v if np.isfinite(v) else -np.inf
-    best = len(alphas) - 1 - np.argmax(table[:, :, ::-1], axis=2)  # (H, L)
-    return np.asarray(alphas, dtype=np.float64)[best].T, table
+    T = cache.targets(Ys)
+    val_idx = np.asarray(val_idx, dtype=np.int64)
+    both = np.union1d(np.asarray(train_idx), val_idx)
+    table = np.full((len(T.slices), cache.n_layers, len(alphas)), -np.inf)
+
+    def layer(li: int) -> None:
+        prob = _LayerProblem(cache, li, T, train_idx, within=both)
+        table[:, li] = _score_alphas(cache, li, prob, T, val_idx, alphas, scores)
+
+    _per_layer(layer, cache.n_layers, parallel=cache.dim >= 128)
+    return _best(table, alphas).T, table
 
 
 def ridge_fit_many(
-    cache: GramCache, Ys: Sequence[np.ndarray], train_idx, *, alphas
+    cache: GramCache, Ys: Sequence[np.ndarray], train_idx: np.ndarray, *, alphas: np.ndarray
 ) -> list[dict[str, np.ndarray]]:
-    """Fit per-layer ridge maps for several target blocks; ``alphas`` (L, n_blocks). One factorisation per layer
-    and distinct alpha. Returns raw-coordinate params per block."""
-    Y, slices = _stack_targets(cache, Ys)
-    L, H = cache.n_layers, len(slices)
+    """Fit per-layer ridge maps for several target blocks on ``train_idx``.
+
+    Parameters
+    ----------
+    cache : GramCache of the feature stack; Ys : target blocks (see :func:`ridge_select_many`)
+    train_idx : rows to fit
+    alphas : (L, n_blocks) strength of each layer and block (one factorisation per layer and distinct alpha)
+
+    Returns
+    -------
+    raw-coordinate params (``W`` (L, d, t_h), ``b`` (L, t_h), float32) per block
+    """
+    T = cache.targets(Ys)
+    L, H = cache.n_layers, len(T.slices)
     A = np.broadcast_to(np.asarray(alphas, dtype=np.float64).reshape(L, -1), (L, H))
-    prob = _RidgeProblem(cache, Y, train_idx)
-    W_all = [None] * H
-    b_all = [None] * H
-    uniq = [np.unique(A[li]) for li in range(L)]
-    for k in range(max(len(u) for u in uniq)):
-        avec = np.array([u[min(k, len(u) - 1)] for u in uniq])
-        W, b = prob.solve(avec)
-        for h, sl in enumerate(slices):
-            hit = np.isclose(A[:, h], avec)
-            if W_all[h] is None:
-                W_all[h], b_all[h] = W[:, :, sl].clone(), b[:, sl].clone()
-            else:
-                W_all[h][hit], b_all[h][hit] = W[hit][:, :, sl], b[hit][:, sl]
-    return [prob.raw(W_all[h], b_all[h]) for h in range(H)]
+    W = np.empty((L, cache.dim, T.Y.shape[1]))
+    b = np.empty((L, T.Y.shape[1]))
+
+    def layer(li: int) -> None:
+        W[li], b[li] = _fit_layer(_LayerProblem(cache, li, T, train_idx), T, A[li])
+
+    _per_layer(layer, L, parallel=cache.dim >= 128)
+    return [{"W": W[:, :, s].astype(np.float32), "b": b[:, s].astype(np.float32)} for s in T.slices]
+
+
+def ridge_cross_validate(
+    cache: GramCache,
+    Ys: Sequence[np.ndarray],
+    folds: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    *,
+    alphas: Sequence[float] = ALPHAS,
+    scores: Sequence[Sequence[Score]],
+    X: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Out-of-fold outputs of per-layer ridge maps: per fold, select each block's alpha on the validation rows,
+    refit on fit + validation rows, predict the test rows. Each layer is one task (all its folds).
+
+    Parameters
+    ----------
+    cache : GramCache of the feature stack (L, n, d); Ys : target blocks (see :func:`ridge_select_many`)
+    folds : per outer fold, (fit rows, validation rows, test rows); fit + validation is its training part
+    alphas : relative strengths to try
+    scores : per fold, one score per block (see :func:`ridge_select_many`)
+    X : the raw feature stack the test rows are predicted from, as :func:`~embedstore.probes.linear.
+        linear_forward` would (float32); default: the cache's features with the centring undone
+
+    Returns
+    -------
+    best_alphas : (n_folds, L, n_blocks); outputs : per block, (L, n, t_h) float32, filled on every test row
+    """
+    T = cache.targets(Ys)
+    L, F = cache.n_layers, len(folds)
+    best = np.empty((F, L, len(T.slices)))
+    out = np.zeros((L, cache.n, T.Y.shape[1]), dtype=np.float32)
+    tests = [np.asarray(te, dtype=np.int64) for _, _, te in folds]
+    tested = np.concatenate(tests) if tests else np.zeros(0, dtype=np.int64)
+    if len(np.unique(tested)) != len(tested):
+        raise ValueError("the folds' test rows must not overlap")
+    rest = np.setdiff1d(np.arange(cache.n), tested)
+    blocks = tests + ([rest] if len(rest) else [])
+
+    def layer(li: int) -> None:
+        # the moments of every test block (and of the rows in none): the full ones are their sum, and a fold's
+        # training part is the full minus its test block, so the data is read once for all folds
+        block = [cache.block_moments(li, T, b) for b in blocks]
+        full = [sum(m[k] for m in block) for k in range(3)]
+        for f, (fit, val, test) in enumerate(folds):
+            val = np.asarray(val, dtype=np.int64)
+            both = np.union1d(np.asarray(fit), val)
+            train = [full[k] - block[f][k] for k in range(3)]
+            vm = cache.block_moments(li, T, val)
+            prob = _LayerProblem(cache, li, T, fit, moments=tuple(train[k] - vm[k] for k in range(3)))
+            best[f, li] = _best(_score_alphas(cache, li, prob, T, val, alphas, scores[f]), alphas)
+            W, b = _fit_layer(_LayerProblem(cache, li, T, both, moments=tuple(train)), T, best[f, li])
+            raw = cache.X[li, test] + cache.offset[li] if X is None else X[li, test]
+            Xte = np.asarray(raw, dtype=np.float32)
+            out[li, test] = Xte @ W.astype(np.float32) + b.astype(np.float32)
+
+    _per_layer(layer, L, parallel=cache.dim >= 128)
+    return best, [out[:, :, s] for s in T.slices]
 
 
 def ridge_select(
     cache: GramCache,
     Y: np.ndarray,
-    train_idx,
-    val_idx,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
     *,
     alphas: Sequence[float] = ALPHAS,
-    score: Callable[[np.ndarray, np.ndarray], float],
+    score: Score,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pick one alpha per layer on a validation split (one target block): best (L,), score table (L, n_alphas)."""
     best, table = ridge_select_many(cache, [Y], train_idx, val_idx, alphas=alphas, scores=[score])
     return best[:, 0], table[0]
 
 
-def ridge_fit(cache: GramCache, Y: np.ndarray, train_idx, *, alphas) -> dict[str, np.ndarray]:
+def ridge_fit(
+    cache: GramCache, Y: np.ndarray, train_idx: np.ndarray, *, alphas: float | Sequence[float] | np.ndarray
+) -> dict[str, np.ndarray]:
     """Fit per-layer ridge maps on ``train_idx`` with per-layer (or one) alpha; raw-coordinate params."""
     L = cache.n_layers
     return ridge_fit_many(
