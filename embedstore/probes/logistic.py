@@ -13,7 +13,7 @@ Conventions
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -95,7 +95,7 @@ def logistic_fit(
     -------
     dict with ``W`` (L, A, d, o) and ``b`` (L, A, o) in raw coordinates (``o`` = classes or labels), float32
     """
-    with torch_threads(np.prod(np.shape(X)) * np.size(lams) * 8):
+    with torch_threads(float(np.prod(np.shape(X))) * np.size(lams) * 8):
         return _logistic_fit(
             X,
             Y,
@@ -193,7 +193,7 @@ def logistic_select(
     *,
     lams: Sequence[float] = LAMBDAS,
     score: Callable[[np.ndarray, np.ndarray], float],
-    **kw: object,
+    **kw: Any,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pick one L2 strength per layer on a validation split (all strengths fitted in one batched call).
 

@@ -32,7 +32,7 @@ from embedstore.probes import bootstrap as B
 from embedstore.probes.tasks import TaskData
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
-WeightedMetric = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+WeightedMetric = B.WeightedMetric
 
 
 def _macro_f1(r: np.ndarray, e: np.ndarray) -> float:
@@ -59,8 +59,12 @@ def _mean_metric(f: Metric) -> Metric:
     return metric
 
 
-def _metric_table(head: str, task: TaskData) -> list[tuple[str | tuple[str, str], Metric, WeightedMetric]]:
+MetricKey = str | tuple[str, str]
+
+
+def _metric_table(head: str, task: TaskData) -> list[tuple[MetricKey, Metric, WeightedMetric]]:
     """(key, point metric, vectorised metric) of every metric of a head."""
+    out: list[tuple[MetricKey, Metric, WeightedMetric]]
     if head in ("classification", "ordinal"):
         out = [("accuracy", C.accuracy, B.w_accuracy), ("macro_f1", _macro_f1, B.w_macro_f1)]
         if task.numeric_classes:

@@ -106,7 +106,7 @@ class GramCache:
             np.subtract(Xl, self.offset[li], out=self.X[li])
 
         _per_layer(centre, X.shape[0], parallel=X.shape[2] >= 128)
-        self.n_layers, self.n, self.dim = self.X.shape
+        self.n_layers, self.n, self.dim = int(X.shape[0]), int(X.shape[1]), int(X.shape[2])
         self.max_cached = max_cached
         self._full: dict[int, Stats] = {}
         self._memo: dict[int, dict[bytes, Stats]] = {li: {} for li in range(self.n_layers)}
@@ -239,7 +239,7 @@ class _LayerProblem:
         self.mu, self.sd, self.ybar, self.n = mu, sd, ybar, n
         self.offset = cache.offset[li].astype(np.float64)
 
-    def solve(self, alphas: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    def solve(self, alphas: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Coefficients for the cache's centred features: W (A, d, t) and b (A, t), one Cholesky per alpha."""
         d = self.C.shape[0]
         Ws = np.empty((len(alphas), d, self.xy.shape[1]))
@@ -273,7 +273,7 @@ def _score_alphas(
     prob: _LayerProblem,
     T: _Targets,
     val_idx: np.ndarray,
-    alphas: Sequence[float],
+    alphas: Sequence[float] | np.ndarray,
     scores: Sequence[Score],
 ) -> np.ndarray:
     """Validation scores (n_blocks, n_alphas) of every alpha of one layer."""

@@ -29,7 +29,7 @@ import numpy as np
 
 from embedstore import __version__
 from embedstore.errors import ConfigError, ProvenanceError, StoreError
-from embedstore.store import Space
+from embedstore.store import Space, slug, sql_quote, utc_now
 from embedstore.utils import jsonable, sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -135,7 +135,7 @@ class Projection:
         p.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
         save_file(state, str(p / WEIGHTS_NAME), metadata={"format": "pt"})  # one key: a stable header
-        (p / CONFIG_NAME).write_text(json.dumps(_jsonable(self.config()), indent=2, sort_keys=True) + "\n")
+        (p / CONFIG_NAME).write_text(json.dumps(jsonable(self.config()), indent=2, sort_keys=True) + "\n")
         return p
 
     @classmethod
@@ -171,13 +171,9 @@ def weights_sha256(path: str | Path) -> str:
     return sha256_file(Path(path) / WEIGHTS_NAME)
 
 
-_jsonable = jsonable
-
-
 # ---------------------------------------------------------------------- projected tables
 def projected_setup_key(source_setup_key: str, name: str) -> str:
-    from embedstore.store import slug
-
+    """The setup key of a projection's spaces: ``<source setup>--<slug of name>``."""
     return f"{source_setup_key}--{slug(name)}"
 
 
@@ -291,8 +287,6 @@ def write_projection(
 
 def _mark_indexed(store: Store, setup: str, source_setup: str, recording_ids: list[str]) -> None:
     """Completion markers for the projected setup (so `info` counts its recordings and `verify` accepts them)."""
-    from embedstore.store import sql_quote, utc_now
-
     src = store.read_table("indexed", where=f"setup_key = {sql_quote(source_setup)}")
     if src is None:
         return

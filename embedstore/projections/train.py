@@ -11,6 +11,7 @@ Everything is deterministic for a given ``seed`` (on one machine and torch versi
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -77,14 +78,14 @@ def _has_positive_pair(targets: np.ndarray) -> bool:
 
 
 def train_projection(
-    X,
-    labels,
-    groups,
+    X: np.ndarray,
+    labels: Sequence | np.ndarray,
+    groups: Sequence | np.ndarray,
     *,
     config: TrainConfig | None = None,
     input_provenance: dict | None = None,
     label_column: str = "label",
-    train_idx=None,
+    train_idx: np.ndarray | None = None,
     verbose: bool = False,
 ) -> Projection:
     """Train a projection head.

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from embedstore.errors import ConfigError, check_choice
 from embedstore.projections.maps import MAP_METHODS, plot_map
@@ -246,7 +246,7 @@ def retrieval_report(
     fmt: str = "md",
     per_query: bool = True,
     out: str | Path | None = None,
-    **options: object,
+    **options: Any,
 ) -> tuple[dict, str]:
     """Score retrieval in a stored space and format it.
 
