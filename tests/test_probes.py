@@ -14,7 +14,7 @@ from embedstore.probes.inputs import load_task
 from embedstore.probes.models import ProbeOptions
 from embedstore.probes.run import run_probe
 from embedstore.probes.scoring import evaluate_head
-from embedstore.probes.training import TrainOptions
+from embedstore.probes.training import TrainOptions, prepare_targets
 from embedstore.store import Space, Store
 
 L, D = 3, 8
@@ -350,15 +350,8 @@ def test_layermix_weights_and_attention_on_windows(store):
         .to_numpy()
         .astype(int)
     )
-    p = layermix_fit(
-        X,
-        y,
-        np.arange(0, 32, 2),
-        np.arange(1, 32, 2),
-        loss="multiclass",
-        n_classes=2,
-        opts=TrainOptions(max_epochs=150, patience=150, lr=0.05),
-    )
+    targets = prepare_targets(y, np.arange(0, 32, 2), np.arange(1, 32, 2), loss="multiclass", n_classes=2)
+    p = layermix_fit(X, targets, opts=TrainOptions(max_epochs=150, patience=150, lr=0.05))
     assert np.argmax(layer_weights(p)) == 2  # the informative layer gets the largest weight
     att = run_probe(store, t, level="window", probes=["attention"], opts=FAST)
     base = _rows(att, metric="accuracy", is_baseline=True)[0]["value"]

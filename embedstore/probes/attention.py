@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from embedstore.probes.training import TrainOptions, fit_and_collect, prepare_targets, std_stats
+from embedstore.probes.training import Targets, TrainOptions, fit_and_collect, std_stats
 
 
 def pad_sequences(
@@ -48,25 +48,16 @@ def pad_sequences(
 
 
 def attention_fit(
-    S: np.ndarray,
-    mask: np.ndarray,
-    Y: np.ndarray,
-    train_idx: np.ndarray,
-    val_idx: np.ndarray | None,
-    *,
-    loss: str,
-    n_classes: int | None = None,
-    pos_weight: np.ndarray | None = None,
-    opts: TrainOptions | None = None,
+    S: np.ndarray, mask: np.ndarray, targets: Targets, *, opts: TrainOptions | None = None
 ) -> dict[str, np.ndarray]:
-    """Attention pooling over windows + linear head, one model per layer, early-stopped on ``val_idx``.
+    """Attention pooling over windows + linear head, one model per layer, early-stopped on the validation rows.
 
     Parameters
     ----------
     S : (L, R, T, d) padded window sequences; mask : (R, T) True where a window exists
-    Y : targets per recording (R rows): class indices, 0/1 labels or real values
-    train_idx, val_idx : recordings to train on and to stop early on
-    loss, n_classes, pos_weight, opts : as :func:`embedstore.probes.mlp.mlp_fit`
+    targets : per-recording targets with the training and validation recordings
+        (:func:`~embedstore.probes.training.prepare_targets`)
+    opts : training options
 
     Returns
     -------
@@ -80,7 +71,7 @@ def attention_fit(
     torch.manual_seed(opts.seed)
     S = np.asarray(S, dtype=np.float32)
     L, _, _, d = S.shape
-    tg = prepare_targets(Y, train_idx, val_idx, loss=loss, n_classes=n_classes, pos_weight=pos_weight)
+    tg = targets
     flat = S[:, tg.train_idx][:, mask[tg.train_idx]]  # (L, windows, d)
     mean, sd = std_stats(flat)
     Z = (

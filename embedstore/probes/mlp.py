@@ -4,8 +4,8 @@
 - :func:`layermix_fit` : a learnable softmax-weighted sum of all layers followed by a linear (or MLP) head - one
   model over the whole stack; its layer weights (:func:`layer_weights`) say which layers it uses.
 
-Training (options, losses, early stopping on an inner split of the training fold) is shared with the other torch
-probes: see :mod:`embedstore.probes.training`. Parameters come back as numpy arrays; the ``*_forward`` functions
+Training (options, targets and losses, early stopping on an inner split of the training fold) is shared with the
+other torch probes: see :mod:`embedstore.probes.training` (targets come from its ``prepare_targets``). Parameters come back as numpy arrays; the ``*_forward`` functions
 evaluate them with numpy (no torch needed to predict).
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from embedstore.probes.training import TrainOptions, fit_and_collect, prepare_targets, std_stats
+from embedstore.probes.training import Targets, TrainOptions, fit_and_collect, std_stats
 
 
 def _standardised(X: np.ndarray, train_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -22,26 +22,14 @@ def _standardised(X: np.ndarray, train_idx: np.ndarray) -> tuple[np.ndarray, np.
     return (X - mean[:, None, :]) / sd[:, None, :], mean, sd
 
 
-def mlp_fit(
-    X: np.ndarray,
-    Y: np.ndarray,
-    train_idx: np.ndarray,
-    val_idx: np.ndarray | None,
-    *,
-    loss: str,
-    n_classes: int | None = None,
-    pos_weight: np.ndarray | None = None,
-    opts: TrainOptions | None = None,
-) -> dict[str, np.ndarray]:
-    """One-hidden-layer MLP per layer, early-stopped on ``val_idx`` (rows of the training fold).
+def mlp_fit(X: np.ndarray, targets: Targets, *, opts: TrainOptions | None = None) -> dict[str, np.ndarray]:
+    """One-hidden-layer MLP per layer, early-stopped on the validation rows (rows of the training fold).
 
     Parameters
     ----------
     X : (L, n, d) features
-    Y : (n,) class indices, (n, k) 0/1 labels or (n,) / (n, t) real targets
-    train_idx, val_idx : rows to train on and to stop early on
-    loss : ``"multiclass"``, ``"multilabel"`` or ``"regression"``
-    n_classes : classes of ``multiclass``; pos_weight : (k,) positive-class weights of ``multilabel``
+    targets : training and validation rows with their targets and loss
+        (:func:`~embedstore.probes.training.prepare_targets`)
     opts : training options (``hidden=0`` gives a linear model)
 
     Returns
@@ -57,7 +45,7 @@ def mlp_fit(
     torch.manual_seed(opts.seed)
     X = np.asarray(X, dtype=np.float32)
     L, _, d = X.shape
-    tg = prepare_targets(Y, train_idx, val_idx, loss=loss, n_classes=n_classes, pos_weight=pos_weight)
+    tg = targets
     Z, mean, sd = _standardised(X, tg.train_idx)
     Zt = torch.as_tensor(Z)
     model = BatchedMLP(L, d, opts.hidden, tg.n_out, opts.dropout)
@@ -95,23 +83,14 @@ def mlp_forward(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
 
 
 def layermix_fit(
-    X: np.ndarray,
-    Y: np.ndarray,
-    train_idx: np.ndarray,
-    val_idx: np.ndarray | None,
-    *,
-    loss: str,
-    n_classes: int | None = None,
-    pos_weight: np.ndarray | None = None,
-    opts: TrainOptions | None = None,
-    hidden: int = 0,
+    X: np.ndarray, targets: Targets, *, opts: TrainOptions | None = None, hidden: int = 0
 ) -> dict[str, np.ndarray]:
-    """Softmax-weighted layer sum + head (linear with ``hidden=0``), early-stopped on ``val_idx``.
+    """Softmax-weighted layer sum + head (linear with ``hidden=0``), early-stopped on the validation rows.
 
     Parameters
     ----------
     X : (L, n, d) features of every layer
-    Y, train_idx, val_idx, loss, n_classes, pos_weight, opts : as :func:`mlp_fit`
+    targets, opts : as :func:`mlp_fit`
     hidden : hidden units of the head (0: linear head)
 
     Returns
@@ -127,7 +106,7 @@ def layermix_fit(
     torch.manual_seed(opts.seed)
     X = np.asarray(X, dtype=np.float32)
     L, _, d = X.shape
-    tg = prepare_targets(Y, train_idx, val_idx, loss=loss, n_classes=n_classes, pos_weight=pos_weight)
+    tg = targets
     Z, mean, sd = _standardised(X, tg.train_idx)
     Zt = torch.as_tensor(Z)
     model = LayerMix(L, d, hidden, tg.n_out, opts.dropout)

@@ -26,7 +26,7 @@ from embedstore.probes.mlp import layermix_fit, layermix_forward, mlp_fit, mlp_f
 from embedstore.probes.ranking import pairwise_fit
 from embedstore.probes.ridge import ALPHAS, GramCache, ridge_fit, ridge_select
 from embedstore.probes.tasks import TaskData, fit_targets
-from embedstore.probes.training import TrainOptions
+from embedstore.probes.training import TrainOptions, prepare_targets
 
 PROBES = ("linear", "ridge", "logistic", "mlp", "layermix", "attention")
 
@@ -237,18 +237,16 @@ def fit_head(
     n_cls = len(task.classes) if head == "classification" else None
     if kind == "logistic":
         return _fit_logistic(head, X, Yfit, fit_rows, val_rows, both, pw, n_cls, opts)
-    loss, tr_opts = _LOSS[head], opts.train
-    if kind == "mlp":
-        p = mlp_fit(X, Yfit, fit_rows, val_rows, loss=loss, n_classes=n_cls, pos_weight=pw, opts=tr_opts)
-    elif kind == "layermix":
-        p = layermix_fit(X, Yfit, fit_rows, val_rows, loss=loss, n_classes=n_cls, pos_weight=pw, opts=tr_opts)
-    elif kind == "attention":
-        S, mask = X
-        p = attention_fit(
-            S, mask, Yfit, fit_rows, val_rows, loss=loss, n_classes=n_cls, pos_weight=pw, opts=tr_opts
-        )
-    else:
+    if kind not in ("mlp", "layermix", "attention"):
         raise ValueError(f"unknown model kind {kind!r}")
+    tg = prepare_targets(Yfit, fit_rows, val_rows, loss=_LOSS[head], n_classes=n_cls, pos_weight=pw)
+    if kind == "mlp":
+        p = mlp_fit(X, tg, opts=opts.train)
+    elif kind == "layermix":
+        p = layermix_fit(X, tg, opts=opts.train)
+    else:
+        S, mask = X
+        p = attention_fit(S, mask, tg, opts=opts.train)
     return p, p["best_epoch"]
 
 
