@@ -387,7 +387,8 @@ def markdown(p: dict) -> str:
         "# Probe sweep speed",
         "",
         f"Command: `{p['command']}`  ",
-        f"Machine: {p['machine']}; {p['threads']} threads; load average (1 min) while measuring in the table.",
+        f"Machine: {p['machine']}; {p['threads']} threads; niceness {p.get('niceness', 0)}; load average (1 min) "
+        "while measuring in the tables (a shared machine: wall time grows with the load, CPU time much less).",
         "",
         f"{sz['layers']} layers x {sz['folds']} grouped folds x {sz['tasks']} tasks ({sz['heads']} heads: difficulty "
         f"classes and levels, 7 techniques, 19 ratings) over {sz['items']:,} items of dim {sz['dim']}; closed-form "
