@@ -9,15 +9,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Literal
 
 import numpy as np
 
 from embedstore.errors import ConfigError
 from embedstore.projections.losses import CONTINUOUS_LOSSES, assign_bins, bin_edges
-
-if TYPE_CHECKING:  # pragma: no cover
-    from embedstore.projections.train import TrainConfig
 
 #: String forms of a missing label (after ``str``), e.g. from CSV/pandas round trips.
 MISSING_STRINGS = ("", "nan", "None", "<NA>")
@@ -44,14 +41,21 @@ def is_numeric(values: Sequence | np.ndarray) -> bool:
 
 
 def prepare_targets(
-    labels: Sequence | np.ndarray, train_idx: np.ndarray, *, config: TrainConfig, column: str = "label"
+    labels: Sequence | np.ndarray,
+    train_idx: np.ndarray,
+    *,
+    loss: str,
+    n_bins: int = 5,
+    binning: Literal["uniform", "quantile"] = "uniform",
+    column: str = "label",
 ) -> tuple[np.ndarray, dict]:
     """Turn labels into loss targets, with bin edges / classes taken from the training rows only.
 
     Parameters
     ----------
     labels : (n,) labels; train_idx : the training rows
-    config : the training configuration (loss, n_bins, binning)
+    loss : the projection's loss (:data:`~embedstore.projections.losses.LOSSES`)
+    n_bins, binning : label bins (continuous losses, and numeric labels with many values)
     column : the label's name (saved with the projection)
 
     Returns
@@ -62,24 +66,24 @@ def prepare_targets(
     labels = np.asarray(labels, dtype=object)
     info: dict = {"column": column, "kind": None, "bin_edges": None, "classes": None}
     numeric = is_numeric(labels)
-    if config.loss in CONTINUOUS_LOSSES:
+    if loss in CONTINUOUS_LOSSES:
         if not numeric:
             raise ConfigError(
-                f"loss {config.loss!r} needs a numeric label; column {column!r} is not numeric",
+                f"loss {loss!r} needs a numeric label; column {column!r} is not numeric",
                 hint="use --loss supcon or --loss triplet for class labels",
             )
         y = np.asarray(labels, dtype=np.float64)
         info["kind"] = "continuous"
-        edges = bin_edges(y[train_idx], n_bins=config.n_bins, binning=config.binning)
+        edges = bin_edges(y[train_idx], n_bins=n_bins, binning=binning)
         info["bin_edges"] = edges.tolist()
-        if config.loss == "weighted-contrastive":
+        if loss == "weighted-contrastive":
             return assign_bins(y, edges), info
         return y, info
     if numeric:
         y = np.asarray(labels, dtype=np.float64)
         integral = np.allclose(y, np.round(y))
-        if not integral or len(np.unique(y[train_idx])) > max(20, config.n_bins):
-            edges = bin_edges(y[train_idx], n_bins=config.n_bins, binning=config.binning)
+        if not integral or len(np.unique(y[train_idx])) > max(20, n_bins):
+            edges = bin_edges(y[train_idx], n_bins=n_bins, binning=binning)
             info.update(kind="binned", bin_edges=edges.tolist())
             return assign_bins(y, edges), info
         labels = np.array([str(int(v)) for v in y], dtype=object)

@@ -124,7 +124,9 @@ def train_projection(
         raise ConfigError(f"need at least 4 labelled rows to train a projection, got {len(keep)}")
     tr_rel, va_rel = inner_split(groups[keep], val_fraction=config.val_fraction, seed=config.seed)
     tr, va = keep[tr_rel], keep[va_rel]
-    targets, label_info = prepare_targets(labels, tr, config=config, column=label_column)
+    targets, label_info = prepare_targets(
+        labels, tr, loss=config.loss, n_bins=config.n_bins, binning=config.binning, column=label_column
+    )
     label_info = {**label_info, "column": label_column}
 
     torch.manual_seed(config.seed)
