@@ -337,8 +337,12 @@ def write(
     base = baseline_scores(tasks, cur["folds"])
     chance = chance_scores(tasks)
     summary = {name: _summary(runs, name) for name in results}
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout
     payload = {
         "command": "python " + " ".join(sys.argv),
+        "commit": head.strip(),
         "machine": machine_description(),
         "threads": a.threads,
         "size": {"items": a.n, "layers": a.layers, "dim": a.dim, "folds": a.folds, "tasks": 3, "heads": 4},
@@ -386,7 +390,7 @@ def markdown(p: dict) -> str:
     lines = [
         "# Probe sweep speed",
         "",
-        f"Command: `{p['command']}`  ",
+        f"Command: `{p['command']}` (commit `{p.get('commit', '?')[:10]}`)  ",
         f"Machine: {p['machine']}; {p['threads']} threads; niceness {p.get('niceness', 0)}; load average (1 min) "
         "while measuring in the tables (a shared machine: wall time grows with the load, CPU time much less).",
         "",
