@@ -43,9 +43,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from embedstore.probes.crossval import cross_validate_many, make_folds  # noqa: E402
+from embedstore.probes.gram import GramCache  # noqa: E402
 from embedstore.probes.metrics import baseline_predict, metric_functions  # noqa: E402
 from embedstore.probes.models import ProbeOptions  # noqa: E402
-from embedstore.probes.ridge import ALPHAS, GramCache  # noqa: E402
+from embedstore.probes.ridge import ALPHAS  # noqa: E402
 from embedstore.probes.tasks import TaskData, decode  # noqa: E402
 from embedstore.utils import machine_description  # noqa: E402
 

@@ -256,8 +256,9 @@ def test_bradley_terry_recovers_order():
 
 
 def test_batched_ridge_matches_closed_form_reference():
+    from embedstore.probes.gram import GramCache
     from embedstore.probes.linear import linear_forward
-    from embedstore.probes.ridge import GramCache, ridge_fit
+    from embedstore.probes.ridge import ridge_fit
 
     rng = np.random.default_rng(1)
     X = (rng.normal(size=(2, 60, 5)) * [1, 10, 0.1, 3, 1] + 5).astype(np.float32)
@@ -276,8 +277,9 @@ def test_batched_ridge_matches_closed_form_reference():
 def test_ridge_cross_validation_equals_fold_by_fold_fits():
     """The per-layer CV sweep (moments of each test block, all folds in one task) gives the outputs and alphas of
     selecting and refitting fold by fold; the float32 path of large stacks agrees with float64 to ~1e-4."""
+    from embedstore.probes.gram import GramCache
     from embedstore.probes.linear import linear_forward
-    from embedstore.probes.ridge import GramCache, ridge_cross_validate, ridge_fit_many, ridge_select_many
+    from embedstore.probes.ridge import ridge_cross_validate, ridge_fit_many, ridge_select_many
 
     rng = np.random.default_rng(3)
     L, n, d = 3, 300, 12

@@ -6,7 +6,8 @@ Tasks and scoring
 - :mod:`~embedstore.probes.bootstrap` exact vectorised cluster bootstrap of the metrics
 
 Models (every layer at once)
-- :mod:`~embedstore.probes.ridge`     closed-form ridge with Gram caching for cross-validation
+- :mod:`~embedstore.probes.gram`      second moments (Gram matrices) of row subsets, per-layer threads
+- :mod:`~embedstore.probes.ridge`     closed-form ridge, selection and cross-validation on those moments
 - :mod:`~embedstore.probes.logistic`  L2 logistic regression with batched L-BFGS
 - :mod:`~embedstore.probes.linear`    the linear forward pass (and one import for ridge and logistic)
 - :mod:`~embedstore.probes.training`  torch training loop, options, losses, standardisation

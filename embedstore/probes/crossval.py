@@ -23,6 +23,7 @@ import numpy as np
 
 from embedstore.errors import ConfigError
 from embedstore.evaluation.splits import check_disjoint, group_kfold, inner_split
+from embedstore.probes.gram import GramCache
 from embedstore.probes.mlp import layer_weights
 from embedstore.probes.models import (
     Features,
@@ -33,7 +34,7 @@ from embedstore.probes.models import (
     rows_of,
     selection_score,
 )
-from embedstore.probes.ridge import GramCache, ridge_cross_validate
+from embedstore.probes.ridge import ridge_cross_validate
 from embedstore.probes.tasks import TaskData, decode, fit_targets
 
 Folds = list[tuple[np.ndarray, np.ndarray]]

@@ -1,7 +1,7 @@
 """Linear probes on every layer at once: the shared forward pass, and one import for both linear models.
 
-- :mod:`embedstore.probes.ridge`     closed-form ridge regression (:class:`GramCache`, :func:`ridge_select`,
-  :func:`ridge_fit` and their many-target forms)
+- :mod:`embedstore.probes.ridge`     closed-form ridge regression (:func:`ridge_select`, :func:`ridge_fit`, their
+  many-target forms and :func:`ridge_cross_validate`) on :class:`~embedstore.probes.gram.GramCache` moments
 - :mod:`embedstore.probes.logistic`  L2 logistic regression with batched L-BFGS (:func:`logistic_fit`,
   :func:`logistic_select`, :func:`pick`)
 
@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from embedstore.probes.gram import GramCache
 from embedstore.probes.logistic import LAMBDAS, logistic_fit, logistic_select, pick
 from embedstore.probes.ridge import (
     ALPHAS,
-    GramCache,
+    ridge_cross_validate,
     ridge_fit,
     ridge_fit_many,
     ridge_select,
@@ -32,6 +33,7 @@ __all__ = [
     "logistic_fit",
     "logistic_select",
     "pick",
+    "ridge_cross_validate",
     "ridge_fit",
     "ridge_fit_many",
     "ridge_select",

@@ -11,15 +11,27 @@ evaluate them with numpy (no torch needed to predict).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from embedstore.probes.training import Targets, TrainOptions, fit_and_collect, std_stats
 
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
-def _standardised(X: np.ndarray, train_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features standardised with the training rows' per-layer statistics: (Z, mean, sd)."""
-    mean, sd = std_stats(X[:, train_idx])
-    return (X - mean[:, None, :]) / sd[:, None, :], mean, sd
+
+def _standardised(
+    X: np.ndarray, targets: Targets, opts: TrainOptions | None
+) -> tuple[TrainOptions, torch.Tensor, np.ndarray, np.ndarray]:
+    """Seed torch and standardise ``X`` (L, n, d) with the training rows' statistics: (opts, Z, mean, sd)."""
+    import torch
+
+    opts = opts or TrainOptions()
+    torch.manual_seed(opts.seed)
+    X = np.asarray(X, dtype=np.float32)
+    mean, sd = std_stats(X[:, targets.train_idx])
+    return opts, torch.as_tensor((X - mean[:, None, :]) / sd[:, None, :]), mean, sd
 
 
 def mlp_fit(X: np.ndarray, targets: Targets, *, opts: TrainOptions | None = None) -> dict[str, np.ndarray]:
@@ -37,17 +49,11 @@ def mlp_fit(X: np.ndarray, targets: Targets, *, opts: TrainOptions | None = None
     params (numpy): mean, sd (L, d); W1 (L, d, h); b1 (L, h); W2 (L, h, o); b2 (L, o); y_mean, y_sd (L, o) for
     regression; best_epoch (L,)
     """
-    import torch
-
     from embedstore.probes.nets import BatchedMLP  # lazy: torch
 
-    opts = opts or TrainOptions()
-    torch.manual_seed(opts.seed)
-    X = np.asarray(X, dtype=np.float32)
-    L, _, d = X.shape
+    opts, Zt, mean, sd = _standardised(X, targets, opts)
+    L, _, d = Zt.shape
     tg = targets
-    Z, mean, sd = _standardised(X, tg.train_idx)
-    Zt = torch.as_tensor(Z)
     model = BatchedMLP(L, d, opts.hidden, tg.n_out, opts.dropout)
     p, best_epoch = fit_and_collect(model, tg, lambda rows: model(Zt[:, rows]), opts)
     out = {"mean": mean, "sd": sd, "W2": p["W2"], "b2": p["b2"], "best_epoch": best_epoch.astype(np.float32)}
@@ -98,17 +104,11 @@ def layermix_fit(
     params with a leading model dimension of 1: mean, sd (L, d); logits (1, L); W2 (1, d|h, o); b2 (1, o)
     [, W1, b1] [, y_mean, y_sd (1, o)]; best_epoch (1,)
     """
-    import torch
-
     from embedstore.probes.nets import LayerMix  # lazy: torch
 
-    opts = opts or TrainOptions()
-    torch.manual_seed(opts.seed)
-    X = np.asarray(X, dtype=np.float32)
-    L, _, d = X.shape
+    opts, Zt, mean, sd = _standardised(X, targets, opts)
+    L, _, d = Zt.shape
     tg = targets
-    Z, mean, sd = _standardised(X, tg.train_idx)
-    Zt = torch.as_tensor(Z)
     model = LayerMix(L, d, hidden, tg.n_out, opts.dropout)
     s, best_epoch = fit_and_collect(model, tg, lambda rows: model(Zt[:, rows]), opts)
     out = {

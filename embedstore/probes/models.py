@@ -20,11 +20,12 @@ import numpy as np
 from embedstore.errors import check_choice
 from embedstore.evaluation.multilabel import positive_weights
 from embedstore.probes.attention import attention_fit, attention_forward
+from embedstore.probes.gram import GramCache
 from embedstore.probes.linear import linear_forward
 from embedstore.probes.logistic import LAMBDAS, logistic_fit, logistic_select, pick
 from embedstore.probes.mlp import layermix_fit, layermix_forward, mlp_fit, mlp_forward
 from embedstore.probes.ranking import pairwise_fit
-from embedstore.probes.ridge import ALPHAS, GramCache, ridge_fit, ridge_select
+from embedstore.probes.ridge import ALPHAS, ridge_fit, ridge_select
 from embedstore.probes.tasks import TaskData, fit_targets
 from embedstore.probes.training import TrainOptions, prepare_targets
 

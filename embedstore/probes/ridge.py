@@ -14,193 +14,28 @@ Conventions
 
 How it is fast
 --------------
-- The Gram matrix ``X^T X`` of a row subset comes from one symmetric rank-k update (BLAS ``syrk``; float32 on the
-  centred stack when float64 would be expensive) accumulated in float64; a large subset is a superset's Gram minus
-  its (small) complement's, so each cross-validation fold costs one pass over its test and validation rows.
+- Second moments come from :class:`~embedstore.probes.gram.GramCache` (``syrk`` Gram matrices, complements of
+  large subsets), so each cross-validation fold costs one pass over its test and validation rows.
 - Every target column (all heads, all tasks on the same rows) shares one Cholesky factorisation per layer and
   strength, and selection scores all strengths of a layer with one matrix product on the validation rows.
-- Work is split by layer: each layer runs in its own thread with one BLAS thread (LAPACK/BLAS release the GIL).
-  Coarse tasks keep both cores busy even on a loaded machine, where multi-threaded BLAS calls wait on each other.
+- Work is split by layer (:func:`~embedstore.probes.gram.per_layer`: threads with one BLAS thread each);
   :func:`ridge_cross_validate` runs a whole cross-validation of a layer in one task. No torch.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sl
-from threadpoolctl import threadpool_info, threadpool_limits
+
+from embedstore.probes.gram import GramCache, TargetStack, per_layer
 
 #: Relative ridge strengths searched on the inner split.
 ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 
 #: ``score(validation_rows, outputs (n_val, t)) -> float``, higher is better.
 Score = Callable[[np.ndarray, np.ndarray], float]
-Stats = tuple[np.ndarray, np.ndarray]
-
-
-def _key(a: np.ndarray) -> bytes:
-    return hashlib.blake2b(np.ascontiguousarray(a).tobytes(), digest_size=16).digest()
-
-
-def _workers(L: int) -> int:
-    """Threads for per-layer work: the BLAS thread limit (e.g. ``OMP_NUM_THREADS``), else this process's CPUs."""
-    n = [int(i.get("num_threads", 0)) for i in threadpool_info() if i.get("user_api") == "blas"]
-    cpus = max(n) if n else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-    return max(1, min(L, cpus))
-
-
-def _per_layer(fn: Callable[[int], None], L: int, *, parallel: bool = True) -> None:
-    """Run ``fn(layer)`` for every layer, in threads with one BLAS thread each (small problems: in a loop)."""
-    workers = _workers(L) if parallel else 1
-    with threadpool_limits(1, user_api="blas"):
-        if workers == 1:
-            for li in range(L):
-                fn(li)
-        else:
-            with ThreadPoolExecutor(workers) as ex:
-                list(ex.map(fn, range(L)))
-
-
-@dataclass
-class _Targets:
-    """Stacked target blocks: Y (n, t) float64, the same in the features' dtype, column slices, a content key."""
-
-    Y: np.ndarray
-    Yx: np.ndarray
-    slices: list[slice]
-    key: bytes
-
-
-class GramCache:
-    """Second moments of one feature stack for fast ridge fits on many row subsets (CV folds).
-
-    The stack is centred by its overall mean (a translation the fitted models are invariant to, so nothing leaks
-    between folds), and each layer's full Gram matrix is computed once: the Gram of a large subset is the full one
-    minus that of the (small) complement.
-
-    Parameters
-    ----------
-    X : np.ndarray, shape (n_layers, n, dim)
-    max_cached : how many row subsets' Gram matrices to keep per layer (each is (dim, dim) float64)
-    """
-
-    def __init__(self, X: np.ndarray, *, max_cached: int = 12):
-        X = np.asarray(X)
-        if X.ndim != 3:
-            raise ValueError(f"X must be (n_layers, n, dim), got shape {X.shape}")
-        # float64 products unless that gets expensive (then float32 on the centred stack, so little is lost)
-        big = float(X.shape[0]) * X.shape[1] * X.shape[2] ** 2 > 2e9
-        dtype = np.float32 if big else np.float64
-        self.X = np.empty(X.shape, dtype=dtype)
-        self.offset = np.empty((X.shape[0], X.shape[2]), dtype=dtype)  # (L, d)
-
-        def centre(li: int) -> None:
-            Xl = np.asarray(X[li], dtype=dtype)
-            self.offset[li] = Xl.mean(axis=0)
-            np.subtract(Xl, self.offset[li], out=self.X[li])
-
-        _per_layer(centre, X.shape[0], parallel=X.shape[2] >= 128)
-        self.n_layers, self.n, self.dim = int(X.shape[0]), int(X.shape[1]), int(X.shape[2])
-        self.max_cached = max_cached
-        self._full: dict[int, Stats] = {}
-        self._memo: dict[int, dict[bytes, Stats]] = {li: {} for li in range(self.n_layers)}
-        self._xty_full: dict[int, tuple[bytes, np.ndarray]] = {}
-
-    def _gram(self, li: int, idx: np.ndarray | None) -> Stats:
-        """Gram (d, d) and row sum (d,) of rows ``idx`` (None: all rows) of layer ``li``, float64."""
-        Xi = self.X[li] if idx is None else self.X[li, idx]
-        return (Xi.T @ Xi).astype(np.float64), Xi.sum(axis=0, dtype=np.float64)  # a.T @ a: numpy calls syrk
-
-    def block_moments(
-        self, li: int, T: _Targets, idx: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Gram (d, d), row sum (d,) and ``X^T Y`` (d, t) of rows ``idx`` of layer ``li``, float64 (not cached)."""
-        Xi = self.X[li, idx]
-        return (
-            (Xi.T @ Xi).astype(np.float64),
-            Xi.sum(axis=0, dtype=np.float64),
-            (Xi.T @ T.Yx[idx]).astype(np.float64),
-        )
-
-    def layer_stats(self, li: int, idx: np.ndarray, *, within: np.ndarray | None = None) -> Stats:
-        """``(S, s)``: ``X[li, idx]^T X[li, idx]`` (d, d) and the row sum (d,), float64.
-
-        Parameters
-        ----------
-        li : layer index; idx : row indices
-        within : a superset of ``idx`` (its stats are computed first); a large subset is the superset's (default:
-            all rows') Gram minus its complement's
-
-        Results are memoised per layer (``max_cached`` subsets), so heads sharing rows share the work.
-        """
-        idx = np.asarray(idx, dtype=np.int64)
-        key = _key(np.sort(idx))
-        memo = self._memo[li]
-        if key in memo:
-            return memo[key]
-        mask = np.zeros(self.n, dtype=bool)
-        if within is not None:
-            S0, s0 = self.layer_stats(li, within)
-            mask[np.asarray(within, dtype=np.int64)] = True
-        elif len(idx) <= self.n // 2:
-            out = self._gram(li, idx)
-            self._remember(li, key, out)
-            return out
-        else:
-            if li not in self._full:
-                self._full[li] = self._gram(li, None)
-            S0, s0 = self._full[li]
-            mask[:] = True
-        mask[idx] = False
-        rest = np.flatnonzero(mask)
-        if len(rest) == 0:
-            out = (S0, s0)
-        elif len(rest) > len(idx):
-            out = self._gram(li, idx)
-        else:
-            Sr, sr = self._gram(li, rest)
-            out = (S0 - Sr, s0 - sr)
-        self._remember(li, key, out)
-        return out
-
-    def _remember(self, li: int, key: bytes, value: Stats) -> None:
-        memo = self._memo[li]
-        if self.max_cached <= 0:
-            return
-        if len(memo) >= self.max_cached:
-            memo.pop(next(iter(memo)))
-        memo[key] = value
-
-    def targets(self, Ys: Sequence[np.ndarray]) -> _Targets:
-        """Target blocks, each (n,) or (n, t), stacked into one (n, t_total) matrix."""
-        cols, slices, at = [], [], 0
-        for Y in Ys:
-            y = np.asarray(Y, dtype=np.float64).reshape(self.n, -1)
-            cols.append(y)
-            slices.append(slice(at, at + y.shape[1]))
-            at += y.shape[1]
-        Y = np.ascontiguousarray(np.concatenate(cols, axis=1))
-        return _Targets(Y, Y.astype(self.X.dtype), slices, _key(Y))
-
-    def layer_xty(self, li: int, T: _Targets, idx: np.ndarray) -> np.ndarray:
-        """``X[li, idx]^T Y[idx]`` (d, t) float64; a large subset is the full product minus the complement's."""
-        idx = np.asarray(idx, dtype=np.int64)
-        Xl = self.X[li]
-        if len(idx) <= self.n // 2:
-            return (Xl[idx].T @ T.Yx[idx]).astype(np.float64)
-        full = self._xty_full.get(li)
-        if full is None or full[0] != T.key:
-            full = self._xty_full[li] = (T.key, (Xl.T @ T.Yx).astype(np.float64))
-        mask = np.ones(self.n, dtype=bool)
-        mask[idx] = False
-        rest = np.flatnonzero(mask)
-        return full[1] - Xl[rest].T @ T.Yx[rest] if len(rest) else full[1].copy()
 
 
 class _LayerProblem:
@@ -213,7 +48,7 @@ class _LayerProblem:
         self,
         cache: GramCache,
         li: int,
-        T: _Targets,
+        T: TargetStack,
         idx: np.ndarray,
         *,
         within: np.ndarray | None = None,
@@ -271,7 +106,7 @@ def _score_alphas(
     cache: GramCache,
     li: int,
     prob: _LayerProblem,
-    T: _Targets,
+    T: TargetStack,
     val_idx: np.ndarray,
     alphas: Sequence[float] | np.ndarray,
     scores: Sequence[Score],
@@ -296,7 +131,7 @@ def _best(table: np.ndarray, alphas: Sequence[float]) -> np.ndarray:
     return np.asarray(alphas, dtype=np.float64)[A - 1 - np.argmax(table[..., ::-1], axis=-1)]
 
 
-def _fit_layer(prob: _LayerProblem, T: _Targets, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _fit_layer(prob: _LayerProblem, T: TargetStack, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Raw-coordinate W (d, t) and b (t) of one layer, each block with its own alpha (``alphas`` (n_blocks,))."""
     uniq = np.unique(alphas)
     W, b = prob.solve(uniq)
@@ -342,7 +177,7 @@ def ridge_select_many(
         prob = _LayerProblem(cache, li, T, train_idx, within=both)
         table[:, li] = _score_alphas(cache, li, prob, T, val_idx, alphas, scores)
 
-    _per_layer(layer, cache.n_layers, parallel=cache.dim >= 128)
+    per_layer(layer, cache.n_layers, parallel=cache.dim >= 128)
     return _best(table, alphas).T, table
 
 
@@ -370,7 +205,7 @@ def ridge_fit_many(
     def layer(li: int) -> None:
         W[li], b[li] = _fit_layer(_LayerProblem(cache, li, T, train_idx), T, A[li])
 
-    _per_layer(layer, L, parallel=cache.dim >= 128)
+    per_layer(layer, L, parallel=cache.dim >= 128)
     return [{"W": W[:, :, s].astype(np.float32), "b": b[:, s].astype(np.float32)} for s in T.slices]
 
 
@@ -427,7 +262,7 @@ def ridge_cross_validate(
             Xte = np.asarray(raw, dtype=np.float32)
             out[li, test] = Xte @ W.astype(np.float32) + b.astype(np.float32)
 
-    _per_layer(layer, L, parallel=cache.dim >= 128)
+    per_layer(layer, L, parallel=cache.dim >= 128)
     return best, [out[:, :, s] for s in T.slices]
 
 

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 from embedstore.errors import ConfigError, check_choice
 from embedstore.probes.crossval import HeadCV, cross_validate, cross_validate_many, fold_index, make_folds
 from embedstore.probes.final import save_best
+from embedstore.probes.gram import GramCache
 from embedstore.probes.inputs import parse_layers, select_layers, setups_for, task_features
 from embedstore.probes.models import PROBES, Features, ProbeOptions, model_kind
-from embedstore.probes.ridge import GramCache
 from embedstore.probes.scoring import baseline_rows, evaluate_head, ranking_eval_rows, ranking_table
 from embedstore.probes.tasks import TaskData
 
