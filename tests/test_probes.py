@@ -9,16 +9,12 @@ import pandas as pd
 import pytest
 
 from embedstore.errors import ConfigError, ProvenanceError
-from embedstore.probes.benchmark import (
-    ProbeOptions,
-    cross_validate,
-    evaluate_head,
-    inner_rows,
-    load_task,
-    make_folds,
-    run_probe,
-)
-from embedstore.probes.mlp import TrainOptions
+from embedstore.probes.crossval import cross_validate, inner_rows, make_folds
+from embedstore.probes.inputs import load_task
+from embedstore.probes.models import ProbeOptions
+from embedstore.probes.run import run_probe
+from embedstore.probes.scoring import evaluate_head
+from embedstore.probes.training import TrainOptions, prepare_targets
 from embedstore.store import Space, Store
 
 L, D = 3, 8
@@ -260,7 +256,9 @@ def test_bradley_terry_recovers_order():
 
 
 def test_batched_ridge_matches_closed_form_reference():
-    from embedstore.probes.linear import GramCache, linear_forward, ridge_fit
+    from embedstore.probes.gram import GramCache
+    from embedstore.probes.linear import linear_forward
+    from embedstore.probes.ridge import ridge_fit
 
     rng = np.random.default_rng(1)
     X = (rng.normal(size=(2, 60, 5)) * [1, 10, 0.1, 3, 1] + 5).astype(np.float32)
@@ -276,8 +274,56 @@ def test_batched_ridge_matches_closed_form_reference():
         np.testing.assert_allclose(linear_forward(p, X[:, 45:])[li], ref, rtol=1e-4, atol=1e-4)
 
 
+def test_ridge_cross_validation_equals_fold_by_fold_fits():
+    """The per-layer CV sweep (moments of each test block, all folds in one task) gives the outputs and alphas of
+    selecting and refitting fold by fold; the float32 path of large stacks agrees with float64 to ~1e-4."""
+    from embedstore.probes.gram import GramCache
+    from embedstore.probes.linear import linear_forward
+    from embedstore.probes.ridge import ridge_cross_validate, ridge_fit_many, ridge_select_many
+
+    rng = np.random.default_rng(3)
+    L, n, d = 3, 300, 12
+    X = (rng.normal(size=(L, n, d)) * rng.uniform(0.1, 10, d) + 3).astype(np.float32)
+    Ys = [X[2, :, :2] @ rng.normal(size=(2, 2)) + rng.normal(size=(n, 2)), (X[1, :, 3] > 3).astype(float)]
+    perm = rng.permutation(n)
+    folds = []
+    for i in range(3):
+        te = np.sort(perm[i * 100 : (i + 1) * 100])
+        train = np.setdiff1d(perm, te)
+        va = np.sort(rng.choice(train, 50, replace=False))
+        folds.append((np.setdiff1d(train, va), va, te))
+
+    def mse(Y):
+        return lambda rows, out: -float(np.mean((out - np.asarray(Y).reshape(n, -1)[rows]) ** 2))
+
+    scores = [[mse(Y) for Y in Ys]] * len(folds)
+    cache = GramCache(X)
+    best, outs = ridge_cross_validate(cache, Ys, folds, scores=scores, X=X)
+    for f, (fit, val, te) in enumerate(folds):
+        b, _ = ridge_select_many(GramCache(X), Ys, fit, val, scores=scores[f])
+        np.testing.assert_array_equal(best[f], b)
+        params = ridge_fit_many(GramCache(X), Ys, np.union1d(fit, val), alphas=b)
+        for j, p in enumerate(params):
+            np.testing.assert_allclose(outs[j][:, te], linear_forward(p, X[:, te]), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="overlap"):
+        ridge_cross_validate(cache, Ys, [folds[0], folds[0]], scores=scores)
+    # a stack big enough for float32 products (L n d^2 > 2e9) agrees with float64 closed form
+    Xb = (rng.normal(size=(1, 3600, 800)) + 5).astype(np.float32)
+    yb = Xb[0, :, :3].sum(1) + rng.normal(size=3600)
+    tr = np.arange(3000)
+    assert GramCache(Xb).X.dtype == np.float32
+    p = ridge_fit_many(GramCache(Xb), [yb], tr, alphas=np.array([[0.1]]))[0]
+    x = Xb[0, tr].astype(np.float64)
+    mu, sd = x.mean(0), x.std(0)
+    z = (x - mu) / sd
+    w = np.linalg.solve(z.T @ z + 0.1 * len(tr) * np.eye(800), z.T @ (yb[tr] - yb[tr].mean()))
+    ref = ((Xb[0, 3000:] - mu) / sd) @ w + yb[tr].mean()
+    np.testing.assert_allclose(linear_forward(p, Xb[:, 3000:])[0, :, 0], ref, rtol=1e-3, atol=1e-3)
+
+
 def test_batched_logistic_equals_per_layer_fits():
-    from embedstore.probes.linear import linear_forward, logistic_fit, pick
+    from embedstore.probes.linear import linear_forward
+    from embedstore.probes.logistic import logistic_fit, pick
 
     rng = np.random.default_rng(2)
     X = rng.normal(size=(3, 50, 4)).astype(np.float32)
@@ -306,15 +352,8 @@ def test_layermix_weights_and_attention_on_windows(store):
         .to_numpy()
         .astype(int)
     )
-    p = layermix_fit(
-        X,
-        y,
-        np.arange(0, 32, 2),
-        np.arange(1, 32, 2),
-        loss="multiclass",
-        n_classes=2,
-        opts=TrainOptions(max_epochs=150, patience=150, lr=0.05),
-    )
+    targets = prepare_targets(y, np.arange(0, 32, 2), np.arange(1, 32, 2), loss="multiclass", n_classes=2)
+    p = layermix_fit(X, targets, opts=TrainOptions(max_epochs=150, patience=150, lr=0.05))
     assert np.argmax(layer_weights(p)) == 2  # the informative layer gets the largest weight
     att = run_probe(store, t, level="window", probes=["attention"], opts=FAST)
     base = _rows(att, metric="accuracy", is_baseline=True)[0]["value"]

@@ -157,7 +157,8 @@ def test_supcon_and_triplet_train_on_class_labels():
 
 
 def test_report_for_class_labels_and_maps(tmp_path):
-    from embedstore.projections.report import evaluate_projection, plot_map, report_markdown
+    from embedstore.projections.maps import plot_map
+    from embedstore.projections.report import evaluate_projection, report_markdown
 
     X, y, groups = nuisance_data()
     cls = np.where(y > 0.5, "high", "low")
@@ -240,10 +241,10 @@ def test_projection_refuses_vectors_of_another_space(tmp_path):
 
 def test_fallback_ridge_matches_the_probe_layer_ridge():
     from embedstore.probes.linear import GramCache, linear_forward, ridge_fit
-    from embedstore.projections.report import _svd_ridge
+    from embedstore.projections.probing import svd_ridge
 
     X, y, _ = nuisance_data()
     for alpha in (0.01, 1.0):
         params = ridge_fit(GramCache(X[:50][None]), y[:50, None], np.arange(50), alphas=np.array([alpha]))
         ref = linear_forward(params, X[50:][None])[0, :, 0]
-        assert np.allclose(_svd_ridge(X[:50], y[:50], X[50:], [alpha])[0], ref, atol=1e-3)
+        assert np.allclose(svd_ridge(X[:50], y[:50], X[50:], [alpha])[0], ref, atol=1e-3)

@@ -16,12 +16,19 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from embedstore import __version__
 from embedstore.errors import ConfigError, ProvenanceError
+from embedstore.probes.attention import pad_sequences
+from embedstore.probes.models import forward_params
+from embedstore.query import embed_file
 from embedstore.utils import jsonable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from embedstore.store import Store
 
 FORMAT = "embedstore-probe"
 FORMAT_VERSION = 1
@@ -44,7 +51,7 @@ PROVENANCE_KEYS = (
 )
 
 
-def provenance_diff(expected: dict, actual: dict, *, keys=PROVENANCE_KEYS) -> list[str]:
+def provenance_diff(expected: dict, actual: dict, *, keys: tuple[str, ...] = PROVENANCE_KEYS) -> list[str]:
     """Keys whose values differ between two provenance dicts (only keys present in ``expected``)."""
     out = []
     for k in keys:
@@ -79,7 +86,7 @@ class Probe:
 
     Parameters
     ----------
-    config : dict (see :func:`embedstore.probes.benchmark.fit_final` for the keys)
+    config : dict (see :func:`embedstore.probes.final.save_best` for the keys)
     tensors : ``{"<head>.<param>": array}``
     """
 
@@ -90,9 +97,11 @@ class Probe:
     # -------------------------------------------------------------- structure
     @property
     def heads(self) -> list[str]:
+        """The heads this probe predicts."""
         return list(self.config["heads"])
 
     def head_params(self, head: str) -> dict[str, np.ndarray]:
+        """The parameters of one head, keyed without the ``<head>.`` prefix."""
         pre = head + "."
         return {k[len(pre) :]: v for k, v in self.tensors.items() if k.startswith(pre)}
 
@@ -141,8 +150,6 @@ class Probe:
         probabilities for classification (``probabilities``) and multilabel (``probabilities`` when the model
         outputs logits), and the class / target names.
         """
-        from embedstore.probes.benchmark import forward_params
-
         out: dict[str, dict] = {}
         for head in self.heads:
             hc = self.config["heads"][head]
@@ -207,7 +214,7 @@ class Probe:
             str(p / WEIGHTS_NAME),
             metadata={"format": FORMAT, "task": str(cfg.get("task", ""))},
         )
-        (p / CONFIG_NAME).write_text(json.dumps(_jsonable(cfg), indent=2, sort_keys=True))
+        (p / CONFIG_NAME).write_text(json.dumps(jsonable(cfg), indent=2, sort_keys=True))
         return p
 
     @classmethod
@@ -231,11 +238,8 @@ class Probe:
         return cls(cfg, load_file(str(w_path)))
 
 
-_jsonable = jsonable
-
-
 # ---------------------------------------------------------------------------------------------- using a probe
-def check_store(probe: Probe, store) -> dict[int, dict]:
+def check_store(probe: Probe, store: Store) -> dict[int, dict]:
     """Check that ``store`` holds the embeddings ``probe`` needs, with the same provenance.
 
     Returns ``{layer: space provenance}``. A store built with another encoder, model, window, hop, layer set or
@@ -280,10 +284,10 @@ def check_store(probe: Probe, store) -> dict[int, dict]:
     return out
 
 
-def store_features(probe: Probe, store, recording_ids) -> tuple[dict[int, np.ndarray], np.ndarray | None]:
+def store_features(
+    probe: Probe, store: Store, recording_ids: list[str] | np.ndarray
+) -> tuple[dict[int, np.ndarray], np.ndarray | None]:
     """Features of stored recordings for ``probe`` (after :func:`check_store`): ``({layer: array}, mask)``."""
-    from embedstore.probes.mlp import pad_sequences
-
     check_store(probe, store)
     cfg = probe.config
     rids = [str(r) for r in recording_ids]
@@ -304,10 +308,10 @@ def store_features(probe: Probe, store, recording_ids) -> tuple[dict[int, np.nda
     return feats, mask
 
 
-def file_features(probe: Probe, store, path) -> tuple[dict[int, np.ndarray], np.ndarray | None]:
+def file_features(
+    probe: Probe, store: Store, path: str | Path
+) -> tuple[dict[int, np.ndarray], np.ndarray | None]:
     """Embed an audio file exactly as the probe's setup was indexed in ``store`` and return its features."""
-    from embedstore.query import embed_file
-
     check_store(probe, store)
     cfg = probe.config
     emb = embed_file(path, store=store, setup_key=cfg["setup_key"])
@@ -329,7 +333,7 @@ def predictions_json(probe: Probe, result: dict[str, dict], i: int = 0) -> dict:
         d: dict = {}
         pred = r["prediction"][i]
         if head == "classification":
-            d["prediction"] = _jsonable(pred)
+            d["prediction"] = jsonable(pred)
             if "probabilities" in r:
                 d["probabilities"] = {str(c): float(p) for c, p in zip(r["classes"], r["probabilities"][i])}
         elif head == "ordinal":

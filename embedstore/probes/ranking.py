@@ -12,22 +12,27 @@ exactly (IEEE subtraction is exactly antisymmetric), and its predicted preferenc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedstore.probes.mlp import TrainOptions, _modules, _std_stats, train_models
+from embedstore.probes.logistic import lbfgs_minimise
+from embedstore.probes.mlp import mlp_forward
+from embedstore.probes.training import TrainOptions, std_stats, torch_threads, train_models
 
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+#: L2 strengths of the linear siamese scorer searched on validation pairs.
 LAMBDAS = (1e-3, 1e-2, 1e-1, 1.0)
 
 
-def score_items(params: dict, X: np.ndarray) -> np.ndarray:
-    """Scores ``f(x)`` of items: (L, n, d) -> (L, n)."""
-    from embedstore.probes.mlp import mlp_forward
-
+def score_items(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """Scores ``f(x)`` of items: (L, n, d) features -> (L, n) scores (params of :func:`pairwise_fit`)."""
     return mlp_forward(params, X)[..., 0]
 
 
-def compare(scores: np.ndarray, a, b) -> np.ndarray:
+def compare(scores: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``s(A, B) = f(A) - f(B)`` for index arrays ``a``, ``b`` into the last axis of ``scores``."""
     scores = np.asarray(scores)
     return scores[..., np.asarray(a)] - scores[..., np.asarray(b)]
@@ -39,7 +44,9 @@ def _pair_logloss(s: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.logaddexp(0.0, -z)))
 
 
-def _linear_fit(Z, pairs, y, lam: np.ndarray, max_iter: int = 200):
+def _linear_fit(
+    Z: np.ndarray, pairs: np.ndarray, y: np.ndarray, lam: np.ndarray, max_iter: int = 200
+) -> np.ndarray:
     """Batched L2 logistic regression on differences: Z (L, n, d) standardised, lam (L, A) -> w (L, A, d)."""
     import torch
 
@@ -50,28 +57,14 @@ def _linear_fit(Z, pairs, y, lam: np.ndarray, max_iter: int = 200):
     sign = torch.as_tensor(np.where(y, 1.0, -1.0), dtype=torch.float32)
     W = torch.zeros(L, A, d, requires_grad=True)
     lam_t = torch.as_tensor(lam, dtype=torch.float32)
-    opt = torch.optim.LBFGS(
-        [W],
-        lr=1.0,
-        max_iter=max_iter,
-        history_size=20,
-        tolerance_grad=1e-7,
-        tolerance_change=1e-10,
-        line_search_fn="strong_wolfe",
-    )
 
-    def closure():
-        opt.zero_grad()
+    def objective() -> torch.Tensor:
         s = torch.einsum("lpd,lad->lap", D, W)
         nll = torch.nn.functional.softplus(-s * sign).mean(dim=2)
-        loss = (nll + 0.5 * lam_t * (W**2).sum(dim=2)).sum()
-        loss.backward()
-        return loss
-
-    from embedstore.probes.linear import torch_threads
+        return (nll + 0.5 * lam_t * (W**2).sum(dim=2)).sum()
 
     with torch_threads(float(L * A * d) * len(pairs) * 8):
-        opt.step(closure)
+        lbfgs_minimise([W], objective, max_iter=max_iter, tolerance_grad=1e-7)
     return W.detach().numpy()
 
 
@@ -79,12 +72,12 @@ def pairwise_fit(
     X: np.ndarray,
     pairs: np.ndarray,
     a_better: np.ndarray,
-    train_pairs,
-    val_pairs,
+    train_pairs: np.ndarray,
+    val_pairs: np.ndarray,
     *,
     probe: str = "linear",
     lams: Sequence[float] = LAMBDAS,
-    refit_pairs=None,
+    refit_pairs: np.ndarray | None = None,
     opts: TrainOptions | None = None,
 ) -> dict[str, np.ndarray]:
     """Train a siamese scorer per layer on training pairs; model selection on validation pairs.
@@ -96,68 +89,84 @@ def pairwise_fit(
     train_pairs, val_pairs : indices into ``pairs`` (validation pairs come from the training fold)
     probe : "linear" (strength chosen per layer among ``lams`` by validation log-loss, then refitted on
         ``refit_pairs``, default ``train_pairs``) or "mlp" (early stopping on validation log-loss)
+    opts : training options of the "mlp" scorer
 
     Returns
     -------
     Scorer params for :func:`score_items` (an MLP without hidden layer for "linear"): mean, sd (L, d),
     W2 (L, d|h, 1), b2 (L, 1) [, W1, b1]; plus ``lam`` or ``best_epoch`` (L,)
     """
-    import torch
-
     X = np.asarray(X, dtype=np.float32)
     pairs = np.asarray(pairs, dtype=np.int64)
     y = np.asarray(a_better, dtype=bool)
     train_pairs = np.asarray(train_pairs, dtype=np.int64)
     val_pairs = np.asarray(val_pairs, dtype=np.int64)
-    L, _, d = X.shape
+    L = X.shape[0]
     refit = train_pairs if refit_pairs is None else np.asarray(refit_pairs, dtype=np.int64)
     items = np.unique(pairs[refit].reshape(-1))
-    mean, sd = _std_stats(X[:, items])
+    mean, sd = std_stats(X[:, items])
     Z = ((X - mean[:, None, :]) / sd[:, None, :]).astype(np.float32)
+    out = {"mean": mean, "sd": sd, "b2": np.zeros((L, 1), np.float32)}
     if probe == "linear":
-        grid = np.asarray(lams, dtype=np.float64)
-        if len(val_pairs):
-            W = _linear_fit(
-                Z, pairs[train_pairs], y[train_pairs], np.broadcast_to(grid, (L, len(grid))).copy()
-            )
-            s = np.einsum("lnd,lad->lan", Z, W)
-            table = np.array(
-                [
-                    [
-                        -_pair_logloss(
-                            compare(s[li, j], pairs[val_pairs, 0], pairs[val_pairs, 1]), y[val_pairs]
-                        )
-                        for j in range(len(grid))
-                    ]
-                    for li in range(L)
-                ]
-            )
-            best = grid[len(grid) - 1 - np.argmax(table[:, ::-1], axis=1)]
-        else:
-            best = np.full(L, grid[len(grid) // 2])
-        W = _linear_fit(Z, pairs[refit], y[refit], best[:, None])[:, 0]  # (L, d)
-        return {
-            "mean": mean,
-            "sd": sd,
-            "W2": W[:, :, None].astype(np.float32),
-            "b2": np.zeros((L, 1), np.float32),
-            "lam": best.astype(np.float32),
-        }
+        return {**out, **_linear_scorer(Z, pairs, y, train_pairs, val_pairs, refit, lams)}
     if probe != "mlp":
         raise ValueError(f"invalid probe={probe!r}; valid values: 'linear', 'mlp'")
-    opts = opts or TrainOptions()
+    return {**out, **_mlp_scorer(Z, pairs, y, train_pairs, val_pairs, opts or TrainOptions())}
+
+
+def _linear_scorer(
+    Z: np.ndarray,
+    pairs: np.ndarray,
+    y: np.ndarray,
+    train_pairs: np.ndarray,
+    val_pairs: np.ndarray,
+    refit: np.ndarray,
+    lams: Sequence[float],
+) -> dict[str, np.ndarray]:
+    """Linear scorer: strength per layer by validation log-loss, refitted on ``refit`` pairs: W2, lam."""
+    L = Z.shape[0]
+    grid = np.asarray(lams, dtype=np.float64)
+    if len(val_pairs):
+        W = _linear_fit(Z, pairs[train_pairs], y[train_pairs], np.broadcast_to(grid, (L, len(grid))).copy())
+        s = np.einsum("lnd,lad->lan", Z, W)
+        va, vb = pairs[val_pairs, 0], pairs[val_pairs, 1]
+        table = np.array(
+            [
+                [-_pair_logloss(compare(s[li, j], va, vb), y[val_pairs]) for j in range(len(grid))]
+                for li in range(L)
+            ]
+        )
+        best = grid[len(grid) - 1 - np.argmax(table[:, ::-1], axis=1)]
+    else:
+        best = np.full(L, grid[len(grid) // 2])
+    W = _linear_fit(Z, pairs[refit], y[refit], best[:, None])[:, 0]  # (L, d)
+    return {"W2": W[:, :, None].astype(np.float32), "lam": best.astype(np.float32)}
+
+
+def _mlp_scorer(
+    Z: np.ndarray,
+    pairs: np.ndarray,
+    y: np.ndarray,
+    train_pairs: np.ndarray,
+    val_pairs: np.ndarray,
+    opts: TrainOptions,
+) -> dict[str, np.ndarray]:
+    """MLP scorer early-stopped on validation pairs: W2 [, W1, b1], best_epoch."""
+    import torch
+
+    from embedstore.probes.nets import BatchedMLP  # lazy: torch
+
+    L, _, d = Z.shape
     torch.manual_seed(opts.seed)
-    BatchedMLP, _, _ = _modules()
     model = BatchedMLP(L, d, opts.hidden, 1, opts.dropout)
     Zt = torch.as_tensor(Z)
     sign = torch.as_tensor(np.where(y, 1.0, -1.0), dtype=torch.float32)
     P = torch.as_tensor(pairs)
 
-    def loss_on(pidx):
+    def loss_on(pidx: np.ndarray) -> torch.Tensor:
         pidx = torch.as_tensor(pidx)
         pa, pb = P[pidx, 0], P[pidx, 1]
-        both = torch.cat([pa, pb])
-        out = model(Zt[:, both])[..., 0]
+        out = model(Zt[:, torch.cat([pa, pb])])[..., 0]
         s = out[:, : len(pa)] - out[:, len(pa) :]
         return torch.nn.functional.softplus(-s * sign[pidx][None]).mean(dim=1)
 
@@ -171,25 +180,19 @@ def pairwise_fit(
         opts,
     )
     p = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
-    out = {
-        "mean": mean,
-        "sd": sd,
-        "W2": p["W2"],
-        "b2": np.zeros((L, 1), np.float32),
-        "best_epoch": best_epoch.astype(np.float32),
-    }
+    out = {"W2": p["W2"], "best_epoch": best_epoch.astype(np.float32)}
     if opts.hidden:
         out.update(W1=p["W1"], b1=p["b1"])
     return out
 
 
 def bradley_terry(
-    item_a,
-    item_b,
-    a_better,
+    item_a: Sequence | np.ndarray,
+    item_b: Sequence | np.ndarray,
+    a_better: Sequence | np.ndarray,
     *,
-    items=None,
-    weights=None,
+    items: Sequence | np.ndarray | None = None,
+    weights: np.ndarray | None = None,
     l2: float = 0.1,
     max_iter: int = 100,
     tol: float = 1e-9,

@@ -10,8 +10,14 @@ import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from embedstore.probes.scoring import summary_rows
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 COLUMNS = (
     "task",
@@ -43,7 +49,7 @@ def _slug(s: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(s)).strip("-") or "x"
 
 
-def _clean(v):
+def _clean(v: object) -> object:
     if isinstance(v, np.generic):
         v = v.item()
     if isinstance(v, float) and not math.isfinite(v):
@@ -51,7 +57,7 @@ def _clean(v):
     return v
 
 
-def rows_frame(rows: Sequence[dict]):
+def rows_frame(rows: Sequence[dict]) -> pd.DataFrame:
     """Rows as a DataFrame with the standard column order (extra keys kept at the end)."""
     import pandas as pd
 
@@ -78,15 +84,47 @@ def write_results(out_dir: str | Path, rows: Sequence[dict], *, meta: dict | Non
     return {"results.csv": out / "results.csv", "results.json": out / "results.json"}
 
 
-def _primary_target(df) -> str:
+def _primary_target(df: pd.DataFrame) -> str:
     targets = [t for t in df["target"].unique() if t]
     if not targets:
         return ""
     return "mean" if "mean" in targets else targets[0]
 
 
+def _plot_metric(ax: Any, gm: pd.DataFrame) -> None:
+    """One metric against the layer: a line (with CI band) per probe/pooling, dashed lines for mix and baseline."""
+    base = gm[gm["is_baseline"].astype(bool)]
+    model = gm[~gm["is_baseline"].astype(bool)]
+
+    def hline(frame: pd.DataFrame, ls: str, lw: float, color: str, label: str) -> None:
+        ax.axhline(float(frame["value"].iloc[0]), ls=ls, lw=lw, color=color, label=label)
+
+    for (probe, pooling), gl in model.groupby(["probe", "pooling"], sort=True):
+        num = gl[gl["layer"].str.lstrip("-").str.isdigit()]
+        label = f"{probe} ({pooling})" if pooling not in ("none", None) else probe
+        if len(num):
+            x = num["layer"].astype(int).to_numpy()
+            o = np.argsort(x)
+            y, lo, hi = (num[c].astype(float).to_numpy()[o] for c in ("value", "ci_low", "ci_high"))
+            line = ax.plot(x[o], y, marker="o", ms=3, label=label)[0]
+            if len(x) > 1:
+                ax.fill_between(x[o], lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
+            else:  # one layer: an error bar instead of a band
+                ax.errorbar(x[o], y, yerr=[y - lo, hi - y], fmt="none", ecolor=line.get_color(), capsize=4)
+        mix = gl[gl["layer"] == "mix"]
+        if len(mix):
+            hline(mix, "-.", 1.2, "tab:purple", f"{label}: layer mix")
+    if len(base):
+        hline(base, "--", 1.0, "gray", f"baseline ({base['probe'].iloc[0]})")
+
+
 def plot_layers(out_dir: str | Path, rows: Sequence[dict]) -> list[Path]:
-    """One PNG per (task, head, setup): each metric against the layer, one line per probe/pooling."""
+    """One PNG per (task, head, setup): each metric against the layer, one line per probe/pooling.
+
+    Returns
+    -------
+    the PNG paths (in ``out_dir/plots``)
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -106,42 +144,7 @@ def plot_layers(out_dir: str | Path, rows: Sequence[dict]) -> list[Path]:
             continue
         fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.4), squeeze=False)
         for ax, metric in zip(axes[0], metrics):
-            gm = g[g["metric"] == metric]
-            base = gm[gm["is_baseline"].astype(bool)]
-            model = gm[~gm["is_baseline"].astype(bool)]
-            for (probe, pooling), gl in model.groupby(["probe", "pooling"], sort=True):
-                num = gl[gl["layer"].str.lstrip("-").str.isdigit()]
-                label = f"{probe} ({pooling})" if pooling not in ("none", None) else probe
-                if len(num):
-                    x = num["layer"].astype(int).to_numpy()
-                    o = np.argsort(x)
-                    y = num["value"].astype(float).to_numpy()[o]
-                    lo = num["ci_low"].astype(float).to_numpy()[o]
-                    hi = num["ci_high"].astype(float).to_numpy()[o]
-                    line = ax.plot(x[o], y, marker="o", ms=3, label=label)[0]
-                    if len(x) > 1:
-                        ax.fill_between(x[o], lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
-                    else:  # one layer: an error bar instead of a band
-                        ax.errorbar(
-                            x[o], y, yerr=[y - lo, hi - y], fmt="none", ecolor=line.get_color(), capsize=4
-                        )
-                mix = gl[gl["layer"] == "mix"]
-                if len(mix):
-                    ax.axhline(
-                        float(mix["value"].iloc[0]),
-                        ls="-.",
-                        lw=1.2,
-                        color="tab:purple",
-                        label=f"{label}: layer mix",
-                    )
-            if len(base):
-                ax.axhline(
-                    float(base["value"].iloc[0]),
-                    ls="--",
-                    lw=1.0,
-                    color="gray",
-                    label=f"baseline ({base['probe'].iloc[0]})",
-                )
+            _plot_metric(ax, g[g["metric"] == metric])
             ax.set_xlabel("layer")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_title(metric + (f" ({tgt})" if tgt else ""), fontsize=9)
@@ -156,7 +159,7 @@ def plot_layers(out_dir: str | Path, rows: Sequence[dict]) -> list[Path]:
     return paths
 
 
-def _fmt(r) -> str:
+def _fmt(r: dict) -> str:
     v = r["value"]
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "n/a"
@@ -207,37 +210,17 @@ def markdown_tables(rows: Sequence[dict], *, max_targets: int = 3) -> str:
 
 
 def best_summary(rows: Sequence[dict]) -> str:
-    """One line per task/head: the best setup/pooling/probe/layer by the primary metric, vs the baseline."""
-    from embedstore.probes.benchmark import best_row
-    from embedstore.probes.tasks import PRIMARY
-
-    df = rows_frame(rows)
+    """One Markdown table line per task/head: the best setup/pooling/probe/layer by the primary metric, vs the
+    baseline (:func:`~embedstore.probes.scoring.summary_rows`)."""
+    recs = rows_frame(rows).to_dict(orient="records")
+    for r in recs:
+        r["value"] = float(r["value"]) if r["value"] is not None else float("nan")
     out = ["| task | head | metric | best | value [95% CI] | baseline |", "|---|---|---|---|---|---|"]
-    recs = df.to_dict(orient="records")
-    for task in dict.fromkeys(df["task"]):
-        tr = [r for r in recs if r["task"] == task]
-        for head in dict.fromkeys(r["head"] for r in tr):
-            for r in tr:
-                r["value"] = float(r["value"]) if r["value"] is not None else float("nan")
-            b = best_row(tr, head)
-            if b is None:
-                continue
-            metric = PRIMARY[head][0]
-            base = [
-                r
-                for r in tr
-                if r["head"] == head
-                and r["is_baseline"]
-                and r["metric"] == metric
-                and r["target"] == b["target"]
-                and r["setup"] == b["setup"]
-                and r["pooling"] == b["pooling"]
-            ]
-            where = f"{b['setup']} / {b['pooling']} / {b['probe']} / layer {b['layer_name']}"
-            out.append(
-                f"| {task} | {head} | {metric}{' (' + b['target'] + ')' if b['target'] else ''} | {where} | "
-                f"{_fmt(b)} | {_fmt(base[0]) if base else 'n/a'} |"
-            )
+    for s in summary_rows(recs):
+        where = f"{s['setup']} / {s['pooling']} / {s['probe']} / layer {s['layer_name']}"
+        target = f" ({s['target']})" if s["target"] else ""
+        base = _fmt(s["baseline"]) if s["baseline"] else "n/a"
+        out.append(f"| {s['task']} | {s['head']} | {s['metric']}{target} | {where} | {_fmt(s)} | {base} |")
     return "\n".join(out)
 
 

@@ -17,7 +17,8 @@ multilabel     multilabel                   as technique
 
 Every head has a baseline that uses the training folds' labels only: ``majority`` (most frequent training
 class), ``mean`` (training mean), ``prior`` (constant scores: AP = prevalence, AUROC = 0.5) and ``chance``
-(every pair undecided: pairwise accuracy 0.5).
+(every pair undecided: pairwise accuracy 0.5). The metric functions and baselines live in
+:mod:`embedstore.probes.metrics`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedstore.errors import ConfigError, check_choice
+from embedstore.labels import expand_targets, group_column, technique_matrix
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -90,6 +92,7 @@ class TaskData:
 
     @property
     def n(self) -> int:
+        """Number of rows (recordings)."""
         return len(self.recording_ids)
 
     def subset(self, keep: np.ndarray) -> TaskData:
@@ -124,13 +127,12 @@ class TaskData:
 
 
 def resolve_task(task: str) -> tuple[str, ...]:
+    """The heads of a task name (a clear error listing the valid names otherwise)."""
     check_choice("task", task, tuple(TASKS))
     return TASKS[task]
 
 
 def _groups(frame: pd.DataFrame, group_by: str) -> np.ndarray:
-    from embedstore.labels import group_column
-
     col = group_column(group_by)
     if col not in frame.columns:
         raise ConfigError(
@@ -167,88 +169,104 @@ def build_task(
     group_by : grouping column or alias (piece, performer, recording)
     pairs : for ranking, a DataFrame ``a``, ``b``, ``a_better`` of recording ids (see ``labels.read_pairs`` /
         ``labels.derive_pairs``)
+    classes : the class list of a classification task (default: the sorted labels)
     """
-    import pandas as pd
-
-    from embedstore.labels import expand_targets, technique_matrix
-
     heads = resolve_task(name)
     frame = frame.reset_index(drop=True)
     head = heads[0]
     if head in ("classification", "ordinal"):
-        cols = (
-            expand_targets(frame.columns, target)
-            if target
-            else [c for c in DEFAULT_TARGETS.get(name, ()) if c in frame.columns][:1]
-        )
-        if len(cols) != 1:
-            raise ConfigError(
-                f"task {name!r} needs one target column (--target)",
-                hint="columns: " + ", ".join(map(str, frame.columns[:40])),
-            )
-        col = cols[0]
-        raw = frame[col]
-        num = pd.to_numeric(raw, errors="coerce")
-        present = raw.notna() & (raw.astype(str).str.strip() != "")
-        numeric = bool(num[present].notna().all())
-        if "ordinal" in heads and not numeric:
-            raise ConfigError(f"ordinal target {col!r} must be numeric levels")
-        keep = (num.notna() if numeric else present).to_numpy()
-        sub = frame[keep].reset_index(drop=True)
-        y = num[keep].to_numpy(np.float64) if numeric else raw[keep].astype(str).to_numpy()
-        if numeric and np.all(np.mod(y, 1) == 0):
-            y = y.astype(np.int64)
-        cls = sorted(set(y.tolist())) if classes is None else list(classes)
-        if len(cls) < 2:
-            raise ConfigError(f"target {col!r} has fewer than 2 classes among labelled recordings")
-        t = TaskData(
-            name,
-            heads,
-            sub["recording_id"].astype(str).to_numpy(),
-            _groups(sub, group_by),
-            group_by,
-            y=y,
-            target_names=[col],
-            classes=cls,
-            numeric_classes=numeric,
-        )
-        t.info["dropped_unlabelled"] = int((~keep).sum())
-        return t
+        return _class_task(name, heads, frame, target, group_by, classes)
     if head == "multilabel":
         Y, names = technique_matrix(frame, classes=target)
-        t = TaskData(
-            name,
-            heads,
-            frame["recording_id"].astype(str).to_numpy(),
-            _groups(frame, group_by),
-            group_by,
-            y=Y.astype(np.int8),
-            target_names=names,
-            classes=names,
+        return _labelled(
+            name, heads, frame, None, group_by, y=Y.astype(np.int8), target_names=names, classes=names
         )
-        return t
     if head == "regression":
-        if not target:
-            raise ConfigError(f"task {name!r} needs --target (rating columns, comma-separated or patterns)")
-        cols = expand_targets(frame.columns, target)
-        vals = frame[cols].apply(pd.to_numeric, errors="coerce")
-        bad = [c for c in cols if vals[c].notna().sum() == 0]
-        if bad:
-            raise ConfigError(f"target columns hold no numbers: {', '.join(bad)}")
-        keep = vals.notna().all(axis=1).to_numpy()
-        sub = frame[keep].reset_index(drop=True)
-        t = TaskData(
-            name,
-            heads,
-            sub["recording_id"].astype(str).to_numpy(),
-            _groups(sub, group_by),
-            group_by,
-            y=vals[keep].to_numpy(np.float64),
-            target_names=cols,
-        )
+        return _regression_task(name, heads, frame, target, group_by)
+    return _ranking_task(name, heads, frame, pairs, group_by)
+
+
+def _labelled(
+    name: str,
+    heads: tuple[str, ...],
+    frame: pd.DataFrame,
+    keep: np.ndarray | None,
+    group_by: str,
+    **fields: object,
+) -> TaskData:
+    """A task of the rows ``keep`` (bool, None: all) of ``frame``; counts the dropped unlabelled rows."""
+    sub = frame if keep is None else frame[keep].reset_index(drop=True)
+    t = TaskData(
+        name,
+        heads,
+        sub["recording_id"].astype(str).to_numpy(),
+        _groups(sub, group_by),
+        group_by,
+        **fields,
+    )
+    if keep is not None:
         t.info["dropped_unlabelled"] = int((~keep).sum())
-        return t
-    # ranking
+    return t
+
+
+def _class_task(
+    name: str,
+    heads: tuple[str, ...],
+    frame: pd.DataFrame,
+    target: str | list[str] | None,
+    group_by: str,
+    classes: list | None,
+) -> TaskData:
+    import pandas as pd
+
+    cols = (
+        expand_targets(frame.columns, target)
+        if target
+        else [c for c in DEFAULT_TARGETS.get(name, ()) if c in frame.columns][:1]
+    )
+    if len(cols) != 1:
+        raise ConfigError(
+            f"task {name!r} needs one target column (--target)",
+            hint="columns: " + ", ".join(map(str, frame.columns[:40])),
+        )
+    col = cols[0]
+    raw = frame[col]
+    num = pd.to_numeric(raw, errors="coerce")
+    present = raw.notna() & (raw.astype(str).str.strip() != "")
+    numeric = bool(num[present].notna().all())
+    if "ordinal" in heads and not numeric:
+        raise ConfigError(f"ordinal target {col!r} must be numeric levels")
+    keep = (num.notna() if numeric else present).to_numpy()
+    y = num[keep].to_numpy(np.float64) if numeric else raw[keep].astype(str).to_numpy()
+    if numeric and np.all(np.mod(y, 1) == 0):
+        y = y.astype(np.int64)
+    cls = sorted(set(y.tolist())) if classes is None else list(classes)
+    if len(cls) < 2:
+        raise ConfigError(f"target {col!r} has fewer than 2 classes among labelled recordings")
+    return _labelled(
+        name, heads, frame, keep, group_by, y=y, target_names=[col], classes=cls, numeric_classes=numeric
+    )
+
+
+def _regression_task(
+    name: str, heads: tuple[str, ...], frame: pd.DataFrame, target: str | list[str] | None, group_by: str
+) -> TaskData:
+    import pandas as pd
+
+    if not target:
+        raise ConfigError(f"task {name!r} needs --target (rating columns, comma-separated or patterns)")
+    cols = expand_targets(frame.columns, target)
+    vals = frame[cols].apply(pd.to_numeric, errors="coerce")
+    bad = [c for c in cols if vals[c].notna().sum() == 0]
+    if bad:
+        raise ConfigError(f"target columns hold no numbers: {', '.join(bad)}")
+    keep = vals.notna().all(axis=1).to_numpy()
+    return _labelled(name, heads, frame, keep, group_by, y=vals[keep].to_numpy(np.float64), target_names=cols)
+
+
+def _ranking_task(
+    name: str, heads: tuple[str, ...], frame: pd.DataFrame, pairs: pd.DataFrame | None, group_by: str
+) -> TaskData:
     if pairs is None or len(pairs) == 0:
         raise ConfigError("task 'ranking' needs pairs: --pairs pairs.csv, or --pairs-from <rating column>")
     ids = sorted(set(pairs["a"].astype(str)) | set(pairs["b"].astype(str)))
@@ -258,13 +276,13 @@ def build_task(
         .drop_duplicates("recording_id")
         .set_index("recording_id")
         .reindex(ids)
+        .reset_index()
     )
-    fr = fr.reset_index()
     pos = {r: i for i, r in enumerate(ids)}
     P = np.array(
         [[pos[a], pos[b]] for a, b in zip(pairs["a"].astype(str), pairs["b"].astype(str))], dtype=np.int64
     )
-    t = TaskData(
+    return TaskData(
         name,
         heads,
         np.array(ids, dtype=object),
@@ -275,7 +293,6 @@ def build_task(
         pairs=P,
         pair_labels=pairs["a_better"].to_numpy(bool),
     )
-    return t
 
 
 # ---------------------------------------------------------------------------------------------- decoding
@@ -315,110 +332,3 @@ def decode(head: str, task: TaskData, raw: np.ndarray) -> np.ndarray:
     if head == "ranking":
         return raw[..., 0]
     return raw
-
-
-# ---------------------------------------------------------------------------------------------- metrics
-def metric_functions(head: str, task: TaskData) -> dict:
-    """``{metric: fn(reference, estimated) -> float}`` of a head (reference/estimated aligned by row)."""
-    from embedstore.evaluation import classification as C
-    from embedstore.evaluation import multilabel as M
-    from embedstore.evaluation import ranking as R
-    from embedstore.evaluation import regression as G
-
-    if head in ("classification", "ordinal"):
-        fns = {"accuracy": C.accuracy, "macro_f1": lambda r, e: C.macro_f1(r, e, labels=np.unique(r))}
-        if task.numeric_classes:
-            fns["within1_accuracy"] = lambda r, e: C.within_k_accuracy(r, e, k=1)
-            fns["mae"] = C.mean_absolute_error
-        return fns
-    if head == "multilabel":
-        return {"map": M.mean_average_precision, "auroc": M.macro_auroc}
-    if head == "regression":
-        fns = {}
-        base = (
-            ("r2", G.r2),
-            ("pearson", G.pearson),
-            ("spearman", G.spearman),
-            ("mae", G.mean_absolute_error),
-        )
-        for j, name in enumerate(task.target_names):
-            for m, f in base:
-                fns[(name, m)] = _column_metric(f, j)
-        if len(task.target_names) > 1:
-            for m, f in base:
-                fns[("mean", m)] = _mean_metric(f)
-        return fns
-    if head == "ranking":
-        return {"pairwise_accuracy": R.pairwise_accuracy}
-    raise ValueError(head)
-
-
-def weighted_metric_functions(head: str, task: TaskData) -> dict:
-    """Same keys as :func:`metric_functions`: vectorised versions ``fn(reference, estimated, W) -> (n_boot,)``
-    evaluated on all bootstrap resamples at once (see :mod:`embedstore.probes.bootstrap`)."""
-    from embedstore.probes import bootstrap as B
-
-    if head in ("classification", "ordinal"):
-        fns = {"accuracy": B.w_accuracy, "macro_f1": B.w_macro_f1}
-        if task.numeric_classes:
-            fns["within1_accuracy"] = B.w_within_k(1)
-            fns["mae"] = B.w_mae
-        return fns
-    if head == "multilabel":
-        return {"map": B.w_map, "auroc": B.w_macro_auroc}
-    if head == "regression":
-        fns = {}
-        base = (("r2", B.w_r2), ("pearson", B.w_pearson), ("spearman", B.w_spearman), ("mae", B.w_mae))
-        for j, name in enumerate(task.target_names):
-            for m, f in base:
-                fns[(name, m)] = B.column(f, j)
-        if len(task.target_names) > 1:
-            for m, f in base:
-                fns[("mean", m)] = B.mean_of_columns(f)
-        return fns
-    if head == "ranking":
-        return {"pairwise_accuracy": B.w_pairwise_accuracy}
-    raise ValueError(head)
-
-
-def _column_metric(f, j: int):
-    def metric(r, e):
-        return f(r[:, j], e[:, j])
-
-    return metric
-
-
-def _mean_metric(f):
-    def metric(r, e):
-        v = np.array([f(r[:, j], e[:, j]) for j in range(r.shape[1])], dtype=np.float64)
-        v = v[np.isfinite(v)]
-        return float(v.mean()) if len(v) else float("nan")
-
-    return metric
-
-
-def baseline_predict(head: str, task: TaskData, train_idx, n_test: int) -> np.ndarray:
-    """Predictions of the head's baseline for ``n_test`` rows, from the training rows' labels only."""
-    from embedstore.evaluation.classification import majority_label
-
-    if head in ("classification", "ordinal"):
-        m = majority_label(np.asarray(task.y)[train_idx])
-        return np.array([m] * n_test, dtype=object if not task.numeric_classes else None)
-    if head == "regression":
-        return np.repeat(
-            np.asarray(task.y, dtype=np.float64)[train_idx].mean(axis=0, keepdims=True), n_test, 0
-        )
-    if head == "multilabel":
-        prev = np.asarray(task.y, dtype=np.float64)[train_idx].mean(axis=0, keepdims=True)
-        return np.repeat(prev, n_test, 0)
-    if head == "ranking":
-        return np.zeros(n_test)
-    raise ValueError(head)
-
-
-def chance_map(reference, estimated) -> float:
-    """Expected mAP of a ranker without information: the mean prevalence over classes with positives."""
-    r = np.asarray(reference).astype(bool)
-    prev = r.mean(axis=0)
-    prev = prev[r.sum(axis=0) > 0]
-    return float(prev.mean()) if len(prev) else float("nan")

@@ -1,40 +1,52 @@
 """Contrastive projection heads trained on stored embeddings.
 
 - ``losses``     weighted contrastive (regression), Rank-N-Contrast, SupCon, triplet
-- ``heads``      linear / 2-layer MLP heads with an L2-normalised output
+- ``heads``      linear / 2-layer MLP heads with an L2-normalised output (torch; imported when used)
+- ``targets``    labelled rows and loss targets (bins / classes from the training rows only)
 - ``train``      grouped inner validation split, early stopping (``train_projection``, ``fit_on_store``)
 - ``persist``    ``Projection`` (safetensors + JSON config with provenance), projected tables in the store
-- ``report``     probe and retrieval metrics before vs after on held-out groups, 2-D maps
+- ``probing``    the linear probes of a space before and after (ridge, logistic)
+- ``report``     probe and retrieval metrics before vs after on held-out groups
+- ``maps``       2-D maps before vs after (t-SNE, UMAP, PCA)
 - ``retrieval``  retrieval evaluation of a space (MAP, MRR, MR1, P@k with chance levels)
+- ``workflow``   what the ``project`` and ``evaluate-retrieval`` commands run
 
-Names are imported lazily so that importing the package does not import torch.
+Importing the package does not import torch: ``ProjectionHead`` (a torch module) is loaded on first access.
 """
 
 from __future__ import annotations
 
-import importlib
+from typing import Any
 
-_LAZY = {
-    "TrainConfig": "train",
-    "train_projection": "train",
-    "fit_on_store": "train",
-    "Projection": "persist",
-    "write_projection": "persist",
-    "projection_for_space": "persist",
-    "make_loss": "losses",
-    "weighted_contrastive_loss": "losses",
-    "rank_n_contrast_loss": "losses",
-    "ProjectionHead": "heads",
-    "evaluate_projection": "report",
-    "plot_map": "report",
-    "evaluate_retrieval": "retrieval",
-    "evaluate_store_retrieval": "retrieval",
-}
+from embedstore.projections.losses import make_loss, rank_n_contrast_loss, weighted_contrastive_loss
+from embedstore.projections.maps import plot_map
+from embedstore.projections.persist import Projection, projection_for_space, write_projection
+from embedstore.projections.report import evaluate_projection
+from embedstore.projections.retrieval import evaluate_retrieval, evaluate_store_retrieval
+from embedstore.projections.train import TrainConfig, fit_on_store, train_projection
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "ProjectionHead",
+    "Projection",
+    "TrainConfig",
+    "evaluate_projection",
+    "evaluate_retrieval",
+    "evaluate_store_retrieval",
+    "fit_on_store",
+    "make_loss",
+    "plot_map",
+    "projection_for_space",
+    "rank_n_contrast_loss",
+    "train_projection",
+    "weighted_contrastive_loss",
+    "write_projection",
+]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"embedstore.projections.{_LAZY[name]}"), name)
+def __getattr__(name: str) -> Any:
+    """``ProjectionHead`` on first access (it subclasses a torch module)."""
+    if name == "ProjectionHead":
+        from embedstore.projections.heads import ProjectionHead  # lazy: torch
+
+        return ProjectionHead
     raise AttributeError(f"module 'embedstore.projections' has no attribute {name!r}")

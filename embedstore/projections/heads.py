@@ -58,6 +58,7 @@ class ProjectionHead(nn.Module):
             )
 
     def config(self) -> dict:
+        """The architecture as a JSON-able dict (saved with the weights; :meth:`from_config` rebuilds it)."""
         return {
             "in_dim": self.in_dim,
             "out_dim": self.out_dim,
@@ -68,6 +69,7 @@ class ProjectionHead(nn.Module):
 
     @classmethod
     def from_config(cls, cfg: dict) -> ProjectionHead:
+        """A new (untrained) head of the architecture :meth:`config` describes."""
         return cls(
             cfg["in_dim"],
             cfg["out_dim"],
@@ -86,5 +88,6 @@ class ProjectionHead(nn.Module):
         self.input_scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, in_dim) vectors -> (n, out_dim) unit-norm projections."""
         z = self.net((x - self.input_mean) / self.input_scale)
         return nn.functional.normalize(z, dim=-1, eps=1e-12)

@@ -34,11 +34,15 @@ returns a scalar tensor; a batch without any usable pair returns 0 (with a gradi
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from embedstore.errors import ConfigError, check_choice
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 LOSSES = ("weighted-contrastive", "rank-n-contrast", "supcon", "triplet")
 #: Losses that take continuous labels; the others take class labels.
@@ -49,7 +53,12 @@ MININGS = ("hard", "semihard", "all", "batch-hard")
 LossName = Literal["weighted-contrastive", "rank-n-contrast", "supcon", "triplet"]
 
 
-def bin_edges(values, *, n_bins: int = 5, binning: Literal["uniform", "quantile"] = "uniform") -> np.ndarray:
+def bin_edges(
+    values: Sequence[float] | np.ndarray,
+    *,
+    n_bins: int = 5,
+    binning: Literal["uniform", "quantile"] = "uniform",
+) -> np.ndarray:
     """Bin edges for continuous labels (computed on training labels only).
 
     Parameters
@@ -78,14 +87,14 @@ def bin_edges(values, *, n_bins: int = 5, binning: Literal["uniform", "quantile"
     return np.maximum.accumulate(edges)
 
 
-def assign_bins(values, edges) -> np.ndarray:
+def assign_bins(values: Sequence[float] | np.ndarray, edges: Sequence[float] | np.ndarray) -> np.ndarray:
     """Bin index (0 .. len(edges) − 2) of each value; values outside the edges go to the first/last bin."""
     edges = np.asarray(edges, dtype=np.float64)
     b = np.searchsorted(edges[1:-1], np.asarray(values, dtype=np.float64), side="right")
     return np.clip(b, 0, len(edges) - 2).astype(np.int64)
 
 
-def _pairwise_sq_dist(z):
+def _pairwise_sq_dist(z: torch.Tensor) -> torch.Tensor:
     import torch
 
     sq = (z * z).sum(dim=1)
@@ -93,7 +102,9 @@ def _pairwise_sq_dist(z):
     return torch.clamp(d2, min=0.0)
 
 
-def weighted_contrastive_loss(embeddings, bins, *, margin: float = 0.5):
+def weighted_contrastive_loss(
+    embeddings: torch.Tensor, bins: np.ndarray | torch.Tensor, *, margin: float = 0.5
+) -> torch.Tensor:
     """Weighted contrastive loss for regression (Seshadri & Lerch 2021).
 
     Parameters
@@ -124,7 +135,9 @@ def weighted_contrastive_loss(embeddings, bins, *, margin: float = 0.5):
     return per_pair[iu[0], iu[1]].mean()
 
 
-def rank_n_contrast_loss(embeddings, labels, *, temperature: float = 0.5):
+def rank_n_contrast_loss(
+    embeddings: torch.Tensor, labels: np.ndarray | torch.Tensor, *, temperature: float = 0.5
+) -> torch.Tensor:
     """Rank-N-Contrast loss (Zha et al. 2023) with s_ij = −‖z_i − z_j‖ and L1 label distance.
 
     Parameters
@@ -184,7 +197,7 @@ class ContrastiveLoss:
             else:
                 self._miner = miners.TripletMarginMiner(margin=m, type_of_triplets=mining)
 
-    def __call__(self, embeddings, targets):
+    def __call__(self, embeddings: torch.Tensor, targets: np.ndarray | torch.Tensor) -> torch.Tensor:
         import torch
 
         if self.name == "weighted-contrastive":

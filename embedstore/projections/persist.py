@@ -20,7 +20,6 @@ serves them. Their setup key is ``<source setup>--<name>`` and their provenance 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,11 +29,12 @@ import numpy as np
 
 from embedstore import __version__
 from embedstore.errors import ConfigError, ProvenanceError, StoreError
-from embedstore.utils import jsonable
+from embedstore.store import Space, slug, sql_quote, utc_now
+from embedstore.utils import jsonable, sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from embedstore.projections.heads import ProjectionHead
-    from embedstore.store import Space, Store
+    from embedstore.store import Store
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -64,13 +64,15 @@ class Projection:
 
     @property
     def in_dim(self) -> int:
+        """Dimension of the input vectors."""
         return self.head.in_dim
 
     @property
     def out_dim(self) -> int:
+        """Dimension of the projected vectors."""
         return self.head.out_dim
 
-    def transform(self, X, *, batch_size: int = 8192) -> np.ndarray:
+    def transform(self, X: np.ndarray, *, batch_size: int = 8192) -> np.ndarray:
         """Project vectors.
 
         Parameters
@@ -94,7 +96,7 @@ class Projection:
         return np.concatenate(out, axis=0) if out else np.zeros((0, self.out_dim), np.float32)
 
     # ------------------------------------------------------------------ provenance
-    def check_input(self, provenance) -> None:
+    def check_input(self, provenance: dict | Space) -> None:
         """Raise :class:`ProvenanceError` when vectors of ``provenance`` (a dict or a Space) are not this head's input."""
         prov = provenance.provenance if hasattr(provenance, "provenance") else dict(provenance)
         mine = self.input_provenance
@@ -113,6 +115,7 @@ class Projection:
 
     # ------------------------------------------------------------------ persistence
     def config(self) -> dict:
+        """The JSON config saved next to the weights (format, head, training options, label, provenance)."""
         return {
             "format": FORMAT,
             "format_version": 1,
@@ -132,7 +135,7 @@ class Projection:
         p.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
         save_file(state, str(p / WEIGHTS_NAME), metadata={"format": "pt"})  # one key: a stable header
-        (p / CONFIG_NAME).write_text(json.dumps(_jsonable(self.config()), indent=2, sort_keys=True) + "\n")
+        (p / CONFIG_NAME).write_text(json.dumps(jsonable(self.config()), indent=2, sort_keys=True) + "\n")
         return p
 
     @classmethod
@@ -140,7 +143,7 @@ class Projection:
         """Load a projection saved with :meth:`save`."""
         from safetensors.torch import load_file
 
-        from embedstore.projections.heads import ProjectionHead
+        from embedstore.projections.heads import ProjectionHead  # lazy: torch
 
         p = Path(path)
         if not (p / CONFIG_NAME).is_file() or not (p / WEIGHTS_NAME).is_file():
@@ -164,17 +167,13 @@ class Projection:
 
 
 def weights_sha256(path: str | Path) -> str:
-    """sha256 of a saved projection's ``model.safetensors``."""
-    return hashlib.sha256((Path(path) / WEIGHTS_NAME).read_bytes()).hexdigest()
-
-
-_jsonable = jsonable
+    """sha256 of a saved projection's ``model.safetensors`` (64 hex digits)."""
+    return sha256_file(Path(path) / WEIGHTS_NAME)
 
 
 # ---------------------------------------------------------------------- projected tables
 def projected_setup_key(source_setup_key: str, name: str) -> str:
-    from embedstore.store import slug
-
+    """The setup key of a projection's spaces: ``<source setup>--<slug of name>``."""
     return f"{source_setup_key}--{slug(name)}"
 
 
@@ -182,8 +181,6 @@ def projected_space(
     source: Space, projection: Projection, *, name: str, path: str | Path, sha256: str
 ) -> Space:
     """The Space a projection of ``source`` is written to (provenance included)."""
-    from embedstore.store import Space
-
     prov = dict(source.provenance)
     prov.update(
         kind="projection",
@@ -290,8 +287,6 @@ def write_projection(
 
 def _mark_indexed(store: Store, setup: str, source_setup: str, recording_ids: list[str]) -> None:
     """Completion markers for the projected setup (so `info` counts its recordings and `verify` accepts them)."""
-    from embedstore.store import sql_quote, utc_now
-
     src = store.read_table("indexed", where=f"setup_key = {sql_quote(source_setup)}")
     if src is None:
         return

@@ -20,12 +20,16 @@ of :func:`embedstore.interpretation.residualize` (the per-piece mean removed), l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from math import comb
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from embedstore.errors import ConfigError, check_choice
+from embedstore.evaluation.retrieval import evaluate_rankings, rankings_from_similarity
+from embedstore.interpretation import residualize
+from embedstore.projections.targets import missing_labels
 
 if TYPE_CHECKING:  # pragma: no cover
     from embedstore.store import Space, Store
@@ -34,7 +38,7 @@ MODES = ("raw", "interpretation")
 METRICS = ("cosine", "euclidean")
 
 
-def chance_levels(n_candidates: int, n_relevant: int, *, ks=(1, 5, 10)) -> dict:
+def chance_levels(n_candidates: int, n_relevant: int, *, ks: Sequence[int] = (1, 5, 10)) -> dict:
     """Expected metrics of a uniformly random ranking of N candidates of which R are relevant."""
     N, R = int(n_candidates), int(n_relevant)
     if R <= 0 or N <= 0:
@@ -56,25 +60,15 @@ def chance_levels(n_candidates: int, n_relevant: int, *, ks=(1, 5, 10)) -> dict:
     }
 
 
-def _missing(values) -> np.ndarray:
-    out = []
-    for v in values:
-        if v is None or (isinstance(v, float | np.floating) and not np.isfinite(v)):
-            out.append(True)
-        else:
-            out.append(str(v).strip() in ("", "nan", "None", "<NA>"))
-    return np.array(out, dtype=bool)
-
-
 def evaluate_retrieval(
-    vectors,
-    labels,
+    vectors: np.ndarray,
+    labels: Sequence | np.ndarray,
     *,
-    within=None,
-    across=None,
-    recording_ids=None,
+    within: Sequence | np.ndarray | None = None,
+    across: Sequence | np.ndarray | None = None,
+    recording_ids: Sequence | np.ndarray | None = None,
     metric: Literal["cosine", "euclidean"] = "cosine",
-    ks=(1, 5, 10),
+    ks: Sequence[int] = (1, 5, 10),
 ) -> dict:
     """Rank every item against the others and score the rankings.
 
@@ -94,15 +88,13 @@ def evaluate_retrieval(
     chance values), ``mean`` (map, mrr, mr1, p@k, n_queries), ``chance`` (same keys, averaged over the same
     queries) and ``n_items``, ``n_dropped`` (missing labels).
     """
-    from embedstore.evaluation.retrieval import evaluate_rankings, rankings_from_similarity
-
     check_choice("metric", metric, METRICS)
     X = np.asarray(vectors, dtype=np.float64)
     labels = np.asarray(labels, dtype=object)
     n0 = len(X)
     if X.ndim != 2 or len(labels) != n0:
         raise ConfigError(f"vectors (n, d) and labels (n,) must agree; got {X.shape} and {labels.shape}")
-    keep = np.flatnonzero(~_missing(labels))
+    keep = np.flatnonzero(~missing_labels(labels))
     X, lab = X[keep], np.array([str(v) for v in labels[keep]], dtype=object)
     n = len(X)
     if n < 2:
@@ -162,7 +154,7 @@ def evaluate_store_retrieval(
     piece_column: str = "piece_id",
     method: str = "piece-mean",
     metric: str = "cosine",
-    ks=(1, 5, 10),
+    ks: Sequence[int] = (1, 5, 10),
 ) -> dict:
     """:func:`evaluate_retrieval` on a stored space, labels from the recordings' metadata.
 
@@ -198,8 +190,6 @@ def evaluate_store_retrieval(
             raise ConfigError(f"no metadata column {c!r} in the store", hint="columns: " + ", ".join(show))
     X = es.vectors
     if mode == "interpretation":
-        from embedstore.interpretation import residualize
-
         X, _ = residualize(X, meta[piece_column].to_numpy(object), method=method)
     res = evaluate_retrieval(
         X,
@@ -231,11 +221,11 @@ def evaluate_store_retrieval(
     return res
 
 
-def _f(x, nd=3) -> str:
+def _f(x: float | None, nd: int = 3) -> str:
     return "–" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.{nd}f}"
 
 
-def retrieval_markdown(result: dict, *, per_query: bool = True, ks=(1, 5, 10)) -> str:
+def retrieval_markdown(result: dict, *, per_query: bool = True, ks: Sequence[int] = (1, 5, 10)) -> str:
     """A Markdown report of :func:`evaluate_store_retrieval` (summary vs chance, then one row per query)."""
     m, c = result["mean"], result["chance"]
     lines = [f"# Retrieval: relevant = same `{result.get('relevant_by')}`", ""]

@@ -11,24 +11,19 @@ Everything is deterministic for a given ``seed`` (on one machine and torch versi
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from embedstore.errors import ConfigError, check_choice
-from embedstore.projections.losses import (
-    BINNINGS,
-    CONTINUOUS_LOSSES,
-    LOSSES,
-    MININGS,
-    assign_bins,
-    bin_edges,
-    make_loss,
-)
+from embedstore.evaluation.splits import inner_split
+from embedstore.projections.losses import BINNINGS, CONTINUOUS_LOSSES, LOSSES, MININGS, make_loss
+from embedstore.projections.persist import Projection
+from embedstore.projections.targets import missing_labels, prepare_targets
 
 if TYPE_CHECKING:  # pragma: no cover
-    from embedstore.projections.persist import Projection
     from embedstore.store import EmbeddingSet, Space, Store
 
 
@@ -55,6 +50,7 @@ class TrainConfig:
     seed: int = 0
 
     def validate(self) -> TrainConfig:
+        """Check every option (a :class:`ConfigError` naming the bad one); returns ``self``."""
         check_choice("loss", self.loss, LOSSES)
         check_choice("head", self.head, ("linear", "mlp"))
         check_choice("binning", self.binning, BINNINGS)
@@ -71,84 +67,25 @@ class TrainConfig:
         return self
 
     def as_dict(self) -> dict:
+        """The options as a JSON-able dict (saved with the projection)."""
         return asdict(self)
 
 
-def _is_numeric(values: np.ndarray) -> bool:
-    try:
-        np.asarray(values, dtype=np.float64)
-        return True
-    except (TypeError, ValueError):
-        return False
-
-
-def _missing(values) -> np.ndarray:
-    out = []
-    for v in values:
-        if v is None:
-            out.append(True)
-        elif isinstance(v, float | np.floating):
-            out.append(not np.isfinite(v))
-        else:
-            out.append(str(v).strip() in ("", "nan", "None"))
-    return np.array(out, dtype=bool)
-
-
-def prepare_targets(
-    labels, train_idx, *, config: TrainConfig, column: str = "label"
-) -> tuple[np.ndarray, dict]:
-    """Turn labels into loss targets, with bin edges / classes taken from the training rows only.
-
-    Returns
-    -------
-    targets : (n,) float (rank-n-contrast) or int (bins / class codes; −1 for a class unseen in training)
-    label_info : dict ``{"column", "kind", "bin_edges", "classes"}`` saved with the projection
-    """
-    labels = np.asarray(labels, dtype=object)
-    info: dict = {"column": column, "kind": None, "bin_edges": None, "classes": None}
-    numeric = _is_numeric(labels)
-    if config.loss in CONTINUOUS_LOSSES:
-        if not numeric:
-            raise ConfigError(
-                f"loss {config.loss!r} needs a numeric label; column {column!r} is not numeric",
-                hint="use --loss supcon or --loss triplet for class labels",
-            )
-        y = np.asarray(labels, dtype=np.float64)
-        info["kind"] = "continuous"
-        edges = bin_edges(y[train_idx], n_bins=config.n_bins, binning=config.binning)
-        info["bin_edges"] = edges.tolist()
-        if config.loss == "weighted-contrastive":
-            return assign_bins(y, edges), info
-        return y, info
-    if numeric:
-        y = np.asarray(labels, dtype=np.float64)
-        integral = np.allclose(y, np.round(y))
-        if not integral or len(np.unique(y[train_idx])) > max(20, config.n_bins):
-            edges = bin_edges(y[train_idx], n_bins=config.n_bins, binning=config.binning)
-            info.update(kind="binned", bin_edges=edges.tolist())
-            return assign_bins(y, edges), info
-        labels = np.array([str(int(v)) for v in y], dtype=object)
-    s = np.array([str(v) for v in labels], dtype=object)
-    classes = sorted(set(s[train_idx]))
-    info.update(kind="class", classes=classes)
-    code = {c: i for i, c in enumerate(classes)}
-    return np.array([code.get(v, -1) for v in s], dtype=np.int64), info
-
-
 def _has_positive_pair(targets: np.ndarray) -> bool:
+    """Whether some class (or bin) has two members: a contrastive loss on these rows is defined."""
     _, counts = np.unique(targets[targets >= 0], return_counts=True)
     return bool((counts >= 2).any())
 
 
 def train_projection(
-    X,
-    labels,
-    groups,
+    X: np.ndarray,
+    labels: Sequence | np.ndarray,
+    groups: Sequence | np.ndarray,
     *,
     config: TrainConfig | None = None,
     input_provenance: dict | None = None,
     label_column: str = "label",
-    train_idx=None,
+    train_idx: np.ndarray | None = None,
     verbose: bool = False,
 ) -> Projection:
     """Train a projection head.
@@ -170,9 +107,7 @@ def train_projection(
     """
     import torch
 
-    from embedstore.evaluation.splits import inner_split
-    from embedstore.projections.heads import ProjectionHead
-    from embedstore.projections.persist import Projection
+    from embedstore.projections.heads import ProjectionHead  # lazy: torch
 
     config = (config or TrainConfig()).validate()
     X = np.asarray(X, dtype=np.float32)
@@ -183,13 +118,15 @@ def train_projection(
             f"X (n, d), labels (n,) and groups (n,) must agree; got {X.shape}, {labels.shape}, {groups.shape}"
         )
     rows = np.arange(len(X)) if train_idx is None else np.asarray(train_idx, dtype=int)
-    keep = rows[~_missing(labels[rows])]
+    keep = rows[~missing_labels(labels[rows])]
     n_dropped = len(rows) - len(keep)
     if len(keep) < 4:
         raise ConfigError(f"need at least 4 labelled rows to train a projection, got {len(keep)}")
     tr_rel, va_rel = inner_split(groups[keep], val_fraction=config.val_fraction, seed=config.seed)
     tr, va = keep[tr_rel], keep[va_rel]
-    targets, label_info = prepare_targets(labels, tr, config=config, column=label_column)
+    targets, label_info = prepare_targets(
+        labels, tr, loss=config.loss, n_bins=config.n_bins, binning=config.binning, column=label_column
+    )
     label_info = {**label_info, "column": label_column}
 
     torch.manual_seed(config.seed)
