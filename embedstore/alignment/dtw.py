@@ -12,15 +12,16 @@ Local cost
     chroma and DLNCO costs, Ewert, Mueller & Grosche 2009). Costs are computed inside the band only.
 
 Steps and weights
-    Steps (1, 1), (1, 0), (0, 1) with weights (2, 1, 1): Sakoe & Chiba's symmetric normalised pattern, under which
-    every path from ``(i0, j0)`` to ``(i1, j1)`` carries the same total weight ``(i1 - i0) + (j1 - j0) + 2``, so
-    path costs can be compared between paths of different shapes.
+    Steps (1, 1), (1, 0), (0, 1) with unit weights (FMP's and the Sync Toolbox's default): a diagonal step advances
+    both sequences for the cost of one cell, so among paths through equally good cells the most diagonal (the
+    steadiest tempo) wins.
 
 Ends
     ``skip=inf``: the path runs from ``(0, 0)`` to ``(N-1, M-1)``. A finite ``skip`` makes both ends free: a path
     may start at any cell for ``skip * (i + j)`` and end at any cell for ``skip * ((N-1-i) + (M-1-j))``, i.e.
-    leaving out a frame of either sequence at either end costs ``skip``. Frames whose best match costs more
-    than ``skip`` are left out, so two recordings that share only part of their music are aligned on that part.
+    leaving out a frame of either sequence at either end costs ``skip``. A diagonal step (one frame of each) is
+    kept when it costs less than ``2 * skip``, so two recordings that share only part of their music are aligned
+    on that part.
 
 The kernel is compiled with numba on first use (cached on disk).
 """
@@ -36,8 +37,8 @@ from embedstore.errors import ConfigError
 
 __all__ = ["WEIGHTS", "local_cost", "cost_matrix", "full_band", "band_around_path", "banded_dtw", "path_cost"]
 
-#: Step weights (diagonal, vertical, horizontal) of the symmetric normalised pattern.
-WEIGHTS = (2.0, 1.0, 1.0)
+#: Step weights (diagonal, vertical, horizontal).
+WEIGHTS = (1.0, 1.0, 1.0)
 
 
 def _check_pair(X: np.ndarray, Y: np.ndarray, XO, YO) -> tuple[np.ndarray, ...]:
