@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from embedstore.alignment.timemap import TimeMap
 from embedstore.errors import ConfigError, check_choice
@@ -89,7 +90,7 @@ class Curves:
         }
 
 
-def sone_to_phon(sone) -> np.ndarray:
+def sone_to_phon(sone: ArrayLike) -> np.ndarray:
     """Loudness (sone) to loudness level (phon); the inverse of Bladon & Lindblom's sone mapping."""
     s = np.maximum(np.asarray(sone, dtype=np.float64), 1e-12)
     return np.where(s >= 1.0, 40.0 + 10.0 * np.log2(s), 40.0 * s ** (1.0 / 2.642))
@@ -104,8 +105,8 @@ def uniform_grid(start_s: float, end_s: float, step_s: float = 1.0) -> np.ndarra
 
 def interpretation_curves(
     time_map: TimeMap,
-    grid,
-    loudness,
+    grid: ArrayLike,
+    loudness: ArrayLike,
     frame_rate: float,
     *,
     unit: Literal["beat", "bar", "reference"] = "beat",
@@ -150,7 +151,7 @@ def interpretation_curves(
     return Curves(grid=g, times=p, tempo=tempo, loudness=lvl, unit=unit)
 
 
-def curve_correlation(x, y, *, log: bool = False) -> float:
+def curve_correlation(x: ArrayLike, y: ArrayLike, *, log: bool = False) -> float:
     """Pearson correlation of two curves on the same grid over the segments finite in both (NaN if < 3)."""
     a = np.asarray(x, dtype=np.float64)
     b = np.asarray(y, dtype=np.float64)
@@ -204,7 +205,7 @@ def style_statistics(curves: Curves) -> dict[str, float]:
     return out
 
 
-def chord_asynchrony(onsets_s, *, window_s: float = 0.07) -> float:
+def chord_asynchrony(onsets_s: ArrayLike, *, window_s: float = 0.07) -> float:
     """Mean spread of the note onsets that form chords (where note onsets are known, e.g. from MIDI).
 
     Onsets closer than ``window_s`` to the previous onset are grouped into one chord; the statistic is the mean

@@ -32,6 +32,7 @@ import functools
 
 import numpy as np
 import scipy.ndimage
+from numpy.typing import ArrayLike
 
 from embedstore.errors import ConfigError
 
@@ -41,7 +42,9 @@ __all__ = ["WEIGHTS", "local_cost", "cost_matrix", "full_band", "band_around_pat
 WEIGHTS = (1.0, 1.0, 1.0)
 
 
-def _check_pair(X: np.ndarray, Y: np.ndarray, XO, YO) -> tuple[np.ndarray, ...]:
+def _check_pair(
+    X: ArrayLike, Y: ArrayLike, XO: ArrayLike | None, YO: ArrayLike | None
+) -> tuple[np.ndarray, ...]:
     X = np.ascontiguousarray(X, dtype=np.float32)
     Y = np.ascontiguousarray(Y, dtype=np.float32)
     if X.ndim != 2 or Y.ndim != 2 or X.shape[1] != Y.shape[1]:
@@ -64,7 +67,16 @@ def _check_pair(X: np.ndarray, Y: np.ndarray, XO, YO) -> tuple[np.ndarray, ...]:
     return X, Y, XO, YO
 
 
-def local_cost(X, Y, i, j, *, XO=None, YO=None, onset_weight: float = 1.0) -> np.ndarray:
+def local_cost(
+    X: ArrayLike,
+    Y: ArrayLike,
+    i: ArrayLike,
+    j: ArrayLike,
+    *,
+    XO: ArrayLike | None = None,
+    YO: ArrayLike | None = None,
+    onset_weight: float = 1.0,
+) -> np.ndarray:
     """Local cost of the cells ``(i[k], j[k])`` (see the module docstring).
 
     Parameters
@@ -90,7 +102,14 @@ def local_cost(X, Y, i, j, *, XO=None, YO=None, onset_weight: float = 1.0) -> np
     return c
 
 
-def cost_matrix(X, Y, *, XO=None, YO=None, onset_weight: float = 1.0) -> np.ndarray:
+def cost_matrix(
+    X: ArrayLike,
+    Y: ArrayLike,
+    *,
+    XO: ArrayLike | None = None,
+    YO: ArrayLike | None = None,
+    onset_weight: float = 1.0,
+) -> np.ndarray:
     """The full local cost matrix, shape (N, M), float64 (for short sequences and plots)."""
     X, Y, XO, YO = _check_pair(X, Y, XO, YO)
     C = 1.0 - X.astype(np.float64) @ Y.T.astype(np.float64)
@@ -239,12 +258,12 @@ def _kernels():
 
 
 def banded_dtw(
-    X,
-    Y,
+    X: ArrayLike,
+    Y: ArrayLike,
     *,
     band: tuple[np.ndarray, np.ndarray] | None = None,
-    XO=None,
-    YO=None,
+    XO: ArrayLike | None = None,
+    YO: ArrayLike | None = None,
     onset_weight: float = 1.0,
     skip: float = np.inf,
     weights: tuple[float, float, float] = WEIGHTS,
@@ -312,7 +331,15 @@ def banded_dtw(
     return np.ascontiguousarray(path), total
 
 
-def path_cost(X, Y, path: np.ndarray, *, XO=None, YO=None, onset_weight: float = 1.0) -> np.ndarray:
+def path_cost(
+    X: ArrayLike,
+    Y: ArrayLike,
+    path: np.ndarray,
+    *,
+    XO: ArrayLike | None = None,
+    YO: ArrayLike | None = None,
+    onset_weight: float = 1.0,
+) -> np.ndarray:
     """Local cost of every cell of a path, shape (L,)."""
     p = np.asarray(path, dtype=np.int64)
     return local_cost(X, Y, p[:, 0], p[:, 1], XO=XO, YO=YO, onset_weight=onset_weight)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.ndimage
+from numpy.typing import DTypeLike
 
 from embedstore.errors import ConfigError
 
@@ -125,7 +126,7 @@ class FrameFeatures:
             provenance=dict(self.provenance, frame_rate=self.frame_rate / f, cens_smooth=w, downsample=f),
         )
 
-    def compact(self, rate: float = STORED_RATE, *, dtype=np.float16) -> np.ndarray:
+    def compact(self, rate: float = STORED_RATE, *, dtype: DTypeLike = np.float16) -> np.ndarray:
         """The compact sequence stored per recording: CENS chroma, onset strength and loudness.
 
         Parameters

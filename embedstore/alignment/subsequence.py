@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from embedstore.errors import ConfigError
 
@@ -69,7 +70,7 @@ class Match:
         }
 
 
-def _check(X, Y) -> tuple[np.ndarray, np.ndarray]:
+def _check(X: ArrayLike, Y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     if X.ndim != 2 or Y.ndim != 2 or X.shape[1] != Y.shape[1]:
@@ -79,7 +80,7 @@ def _check(X, Y) -> tuple[np.ndarray, np.ndarray]:
     return X, Y
 
 
-def matching_function(X, Y) -> tuple[np.ndarray, np.ndarray]:
+def matching_function(X: ArrayLike, Y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """The matching function and the step matrix of subsequence DTW.
 
     Parameters
@@ -107,7 +108,13 @@ def matching_function(X, Y) -> tuple[np.ndarray, np.ndarray]:
 
 
 def find_matches(
-    X, Y, *, frame_rate: float, n_matches: int = 1, offset_s: float = 0.0, exclusion: float = 0.5
+    X: ArrayLike,
+    Y: ArrayLike,
+    *,
+    frame_rate: float,
+    n_matches: int = 1,
+    offset_s: float = 0.0,
+    exclusion: float = 0.5,
 ) -> list[Match]:
     """The best ``n_matches`` non-overlapping occurrences of a query in a recording.
 

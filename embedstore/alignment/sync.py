@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from embedstore.alignment.dtw import band_around_path, banded_dtw, full_band, local_cost, path_cost
 from embedstore.alignment.features import FrameFeatures, features_from_file, normalise_chroma
@@ -153,9 +154,17 @@ def _level_features(f: FrameFeatures, rate: float) -> tuple[np.ndarray, np.ndarr
 
 
 def reference_cost(
-    X, Y, *, XO=None, YO=None, onset_weight: float = 1.0, n_pairs: int = 4096, seed: int = 0
+    X: ArrayLike,
+    Y: ArrayLike,
+    *,
+    XO: ArrayLike | None = None,
+    YO: ArrayLike | None = None,
+    onset_weight: float = 1.0,
+    n_pairs: int = 4096,
+    seed: int = 0,
 ) -> float:
     """Median local cost of ``n_pairs`` random frame pairs: the cost of unrelated music (deterministic)."""
+    X, Y = np.asarray(X), np.asarray(Y)
     rng = np.random.default_rng(seed)
     i = rng.integers(0, len(X), n_pairs)
     j = rng.integers(0, len(Y), n_pairs)
@@ -296,6 +305,7 @@ def align_features(
         if path is None:
             band = full_band(len(X), len(Y))
         else:
+            assert shape_prev is not None
             rad_s = radius_s if rate == base else max(radius_s, COARSE_RADIUS_S)
             band = band_around_path(
                 path, shape_prev, (len(X), len(Y)), radius=max(1, int(round(rad_s * rate)))
@@ -310,6 +320,7 @@ def align_features(
                 "seconds": round(time.perf_counter() - t0, 4),
             }
         )
+    assert path is not None and X is not None and Y is not None
     lc = path_cost(X, Y, path, XO=XO, YO=YO, onset_weight=onset_weight if XO is not None else 0.0)
     cost = float(lc.mean())
     conf = float(np.clip(1.0 - cost / ref, 0.0, 1.0)) if ref > 0 else 0.0

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from embedstore.errors import ConfigError, check_choice
 from embedstore.utils import dumps
@@ -122,7 +123,7 @@ class TimeMap:
         """Mean slope ``db / da`` over the valid range (B's duration per second of A)."""
         return float((self.b[-1] - self.b[0]) / (self.a[-1] - self.a[0]))
 
-    def __call__(self, t, *, outside: Outside = "extrapolate") -> np.ndarray:
+    def __call__(self, t: ArrayLike, *, outside: Outside = "extrapolate") -> np.ndarray:
         """Map times of A to times of B.
 
         Parameters
@@ -164,7 +165,7 @@ class TimeMap:
         a2, c2 = _strictly_monotone(a, c)
         return TimeMap(a2, c2, {"composed": [self.meta, other.meta]})
 
-    def local_slope(self, t, *, width_s: float = 1.0) -> np.ndarray:
+    def local_slope(self, t: ArrayLike, *, width_s: float = 1.0) -> np.ndarray:
         """Slope ``db / da`` around times of A, as a centred difference over ``width_s`` seconds."""
         x = np.asarray(t, dtype=np.float64)
         h = width_s / 2.0

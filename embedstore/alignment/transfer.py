@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from embedstore.alignment.timemap import TimeMap
 from embedstore.errors import ConfigError, check_choice
@@ -168,7 +169,7 @@ def write_annotations(ann: Annotations, path: str | Path) -> Path:
 
 
 def transfer_times(
-    times, time_map: TimeMap, *, outside: Literal["drop", "extrapolate"] = "drop"
+    times: ArrayLike, time_map: TimeMap, *, outside: Literal["drop", "extrapolate"] = "drop"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Map times of the reference to the other performance.
 

@@ -284,6 +284,7 @@ def style(
 
 
 def register(app: typer.Typer) -> None:
+    """Add the commands of this group to the app."""
     app.command("align")(align)
     app.command("passage")(passage)
     app.command("curves")(curves)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from embedstore.alignment.curves import (
     Curves,
@@ -61,13 +62,15 @@ STYLE_VECTOR = (
 GRID_S = 1.0
 
 
-def _grid(reference_duration: float, grid, grid_s: float, label: str | None) -> tuple[np.ndarray, str]:
+def _grid(
+    reference_duration: float, grid: str | Path | ArrayLike | None, grid_s: float, label: str | None
+) -> tuple[np.ndarray, Literal["beat", "bar", "reference"]]:
     if grid is None:
         return uniform_grid(0.0, reference_duration, grid_s), "reference"
     if isinstance(grid, str | Path):
         ann = read_annotations(grid)
         times = ann.labelled(label) if label else ann.times
-        unit = "bar" if label == "db" else "beat"
+        unit: Literal["beat", "bar", "reference"] = "bar" if label == "db" else "beat"
     else:
         times, unit = np.asarray(grid, dtype=np.float64), "beat"
     times = np.unique(times)
@@ -81,7 +84,7 @@ def piece_curves(
     *,
     where: str,
     reference: str | Path | None = None,
-    grid=None,
+    grid: str | Path | ArrayLike | None = None,
     grid_label: str | None = None,
     grid_s: float = GRID_S,
     cache: bool = True,
@@ -170,7 +173,7 @@ def curves_report(
     *,
     where: str,
     reference: str | None = None,
-    grid=None,
+    grid: str | Path | ArrayLike | None = None,
     grid_label: str | None = None,
     grid_s: float = GRID_S,
     out: str | Path | None = None,

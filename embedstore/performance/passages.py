@@ -15,6 +15,7 @@ Frame sequences are computed from the recordings' audio (cached on disk, see
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,7 +109,7 @@ def refine_hits(
     *,
     margin: float = 1.0,
     per_recording: bool = True,
-    features_of=passage_features,
+    features_of: Callable[[str], FrameFeatures] = passage_features,
 ) -> list[PassageHit]:
     """Subsequence DTW of a query sequence around window hits.
 
@@ -223,7 +224,7 @@ def passage_search(
         where=where,
         encoder=encoder,
         exclude_same_recording=exclude_same_recording,
-        backend=backend,
+        backend=backend,  # type: ignore[arg-type]  # validated by search()
     )
     t1 = time.perf_counter()
     qpath = query_path if query_path is not None else store.recording(str(recording_id))["path"]
