@@ -67,6 +67,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PASSAGE_S = 10.0
 QUERIES_PER_EXCERPT = 3
 TOP_WINDOWS = 3  # window candidates per target for the two-stage method
+AMBIGUOUS_MARGIN = 0.1  # a two-stage hit whose margin is below this is reported as ambiguous (repeated music)
 
 
 def half(composer: str) -> str:
@@ -161,7 +162,13 @@ def passages(ex: list[Excerpt]) -> dict:
                 times["full_dtw"].append(time.perf_counter() - tic)
                 ref = refined[0] if refined else None
                 full = fm[0] if fm else None
-                row = {"piece": e.piece_id, "half": half(e.composer), "query": e.clip_id, "target": o.clip_id}
+                row = {
+                    "piece": e.piece_id,
+                    "half": half(e.composer),
+                    "query": e.clip_id,
+                    "query_start": s,
+                    "target": o.clip_id,
+                }
                 row["true"] = true
                 for name, span in (
                     ("window", win),
@@ -173,6 +180,7 @@ def passages(ex: list[Excerpt]) -> dict:
                     row[name] = {"span": span, "correct": ok, "err": [e0, e1]}
                 row["two_stage"]["confidence"] = ref.confidence if ref else 0.0
                 row["two_stage"]["cost"] = ref.cost if ref else None
+                row["two_stage"]["margin"] = ref.margin if ref else None
                 rows.append(row)
         print(f"  passages: {e.clip_id} done ({len(rows)} pairs)", flush=True)
     summary = {}
@@ -192,14 +200,28 @@ def passages(ex: list[Excerpt]) -> dict:
             }
     conf_ok = [r["two_stage"]["confidence"] for r in rows if r["two_stage"]["correct"]]
     conf_bad = [r["two_stage"]["confidence"] for r in rows if not r["two_stage"]["correct"]]
+    mg = np.array(
+        [np.nan if r["two_stage"]["margin"] is None else r["two_stage"]["margin"] for r in rows], float
+    )
+    ok = np.array([r["two_stage"]["correct"] for r in rows])
+    flagged = ~(mg >= AMBIGUOUS_MARGIN)  # NaN (no alternative inside the candidate regions) is not flagged
+    flagged &= np.isfinite(mg)
     return {
         "summary": summary,
         "confidence": {
             "median_correct": float(np.median(conf_ok)) if conf_ok else None,
             "median_wrong": float(np.median(conf_bad)) if conf_bad else None,
         },
+        "margin": {
+            "threshold": AMBIGUOUS_MARGIN,
+            "flagged_share": float(flagged.mean()),
+            "accuracy_flagged": float(ok[flagged].mean()) if flagged.any() else None,
+            "accuracy_unflagged": float(ok[~flagged].mean()) if (~flagged).any() else None,
+            "wrong_flagged": int((flagged & ~ok).sum()),
+            "wrong": int((~ok).sum()),
+        },
         "timing_s": {k: {"median": float(np.median(v)), "n": len(v)} for k, v in times.items() if v},
-        "n_queries": len({(r["query"], r["true"][0]) for r in rows}),
+        "n_queries": len({(r["query"], r["query_start"]) for r in rows}),
         "rows": rows,
     }
 
@@ -529,10 +551,17 @@ def write_report(res: dict) -> None:
                     f"| {label} | {subset} | {s['accuracy']:.3f} [{ci['ci_low']:.3f}, {ci['ci_high']:.3f}] | "
                     f"{s['median_boundary_error_s']:.2f} | {s['p90_boundary_error_s']:.2f} | {s['pairs']} |"
                 )
+        mg = p.get("margin", {})
         L += [
             "",
-            f"Two-stage confidence: median {p['confidence']['median_correct']} on correct hits, "
-            f"{p['confidence']['median_wrong']} on wrong ones. Median time per query-target pair: "
+            f"Two-stage confidence: median {p['confidence']['median_correct']:.2f} on correct hits, "
+            f"{p['confidence']['median_wrong']:.2f} on wrong ones (confidence measures how well the passage matches; "
+            "most wrong hits are the same music elsewhere: repeats, returning themes). The margin to the next-best "
+            f"place flags {mg.get('wrong_flagged')} of the {mg.get('wrong')} wrong hits as ambiguous (margin < "
+            f"{mg.get('threshold')}; {100 * mg.get('flagged_share', 0):.1f} % of all hits flagged, accuracy "
+            f"{mg.get('accuracy_flagged')} flagged vs {mg.get('accuracy_unflagged')} unflagged).",
+            "",
+            "Median time per query-target pair: "
             + ", ".join(f"{k} {v['median'] * 1000:.1f} ms" for k, v in p["timing_s"].items())
             + " (window: one search call per query over the piece's 4 recordings).",
             "",

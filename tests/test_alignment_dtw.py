@@ -143,3 +143,15 @@ def test_subsequence_finds_inserted_passage():
 def test_subsequence_rejects_tiny_query():
     with pytest.raises(ConfigError):
         find_matches(np.ones((1, 12)), np.ones((50, 12)), frame_rate=10.0)
+
+
+def test_subsequence_margin_flags_repeated_passages():
+    base = notes(3000, seed=7, rate=10.0)
+    q = base.slice(100.0, 110.0)
+    X = normalise_chroma(q.chroma)
+    unique = find_matches(X, normalise_chroma(base.chroma), frame_rate=10.0)[0]
+    rep = np.concatenate([base.chroma, base.chroma[1000:1100]])  # the passage comes back at the end
+    twice = find_matches(X, normalise_chroma(rep), frame_rate=10.0)[0]
+    assert unique.margin > 0.5
+    assert twice.confidence > 0.9 and abs(twice.margin) < 0.05
+    assert unique.as_dict()["margin"] == pytest.approx(unique.margin, abs=1e-4)

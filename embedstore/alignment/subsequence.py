@@ -12,10 +12,12 @@ Method
     accumulated cost of the best path ending at ``Y`` frame ``b``, per query frame. Matches are the minima of
     ``delta``, skipping candidates that mostly repeat a match already found.
 
-Cost and confidence
+Cost, confidence and margin
     ``cost = delta(b*)`` (mean local cost per query frame along the path); ``reference`` is the median of the
     finite values of ``delta`` (what a match at an arbitrary position costs) and ``confidence =
-    clip(1 - cost / reference, 0, 1)``.
+    clip(1 - cost / reference, 0, 1)``. Confidence says how well the passage matches, not whether it is the only
+    place that matches: ``margin`` compares the match with the best position that does not overlap it, so a
+    passage that the music repeats gets a margin near 0.
 
 Times are seconds: frame ``k`` is at ``k / frame_rate``; a match's ``end_s`` is the end of its last frame.
 """
@@ -51,6 +53,10 @@ class Match:
         ``clip(1 - cost / reference, 0, 1)``.
     path : np.ndarray, shape (L, 2), int
         ``(query frame, recording frame)`` pairs of the match.
+    margin : float
+        ``(alternative - cost) / reference``: how much better the match is than the best position of the
+        recording that does not overlap it (``alternative``, ends at least a query length away). Near 0 (or
+        negative) when the passage occurs more than once, e.g. a repeat; NaN when there is no other position.
     """
 
     start_s: float
@@ -59,6 +65,7 @@ class Match:
     reference: float
     confidence: float
     path: np.ndarray
+    margin: float = float("nan")
 
     def as_dict(self) -> dict:
         """JSON-ready fields (without the path)."""
@@ -67,6 +74,7 @@ class Match:
             "end_s": round(self.end_s, 3),
             "cost": round(self.cost, 5),
             "confidence": round(self.confidence, 4),
+            "margin": None if not np.isfinite(self.margin) else round(self.margin, 4),
         }
 
 
@@ -166,6 +174,10 @@ def find_matches(
         d[a : b + 1] = np.inf
         cost = float(delta[b])
         conf = float(np.clip(1.0 - cost / ref, 0.0, 1.0)) if ref > 0 else 0.0
+        alt = delta.copy()
+        alt[max(0, a - len(X)) : b + len(X) + 1] = np.inf
+        alt_cost = float(alt.min()) if len(alt) else float("inf")
+        margin = (alt_cost - cost) / ref if np.isfinite(alt_cost) and ref > 0 else float("nan")
         out.append(
             Match(
                 start_s=offset_s + a / frame_rate,
@@ -174,6 +186,7 @@ def find_matches(
                 reference=ref,
                 confidence=conf,
                 path=path,
+                margin=margin,
             )
         )
     return out

@@ -5,8 +5,9 @@ Stage 2 aligns the query passage's frame sequence (CENS chroma at :data:`~embeds
 STORED_RATE` frames/s) with the candidate recording's sequence around its candidate windows (the windows widened
 by ``margin`` query lengths on both sides, overlapping regions merged) by subsequence DTW
 (:func:`embedstore.alignment.subsequence.find_matches`). A hit then carries frame-accurate ``start_s``/``end_s``,
-the alignment ``cost`` and a ``confidence``, beside the window score that proposed it. Hits are ranked by
-confidence.
+the alignment ``cost``, a ``confidence`` and a ``margin`` (how much better than the next-best place in the same
+recording: near 0 when the music repeats the passage), beside the window score that proposed it. Hits are
+ranked by confidence.
 
 Frame sequences are computed from the recordings' audio (cached on disk, see
 :mod:`embedstore.performance.sources`).
@@ -42,6 +43,7 @@ class PassageHit:
     window_score: float
     window_start_s: float
     window_end_s: float
+    margin: float = float("nan")
     metadata: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -53,6 +55,7 @@ class PassageHit:
             "end_s": round(self.end_s, 3),
             "cost": round(self.cost, 5),
             "confidence": round(self.confidence, 4),
+            "margin": None if self.margin != self.margin else round(self.margin, 4),
             "window_score": round(self.window_score, 6),
             "window_start_s": round(self.window_start_s, 3),
             "window_end_s": round(self.window_end_s, 3),
@@ -139,29 +142,36 @@ def refine_hits(
     out = []
     for rid, hs in by_rec.items():
         feats = features_of(hs[0].path)
-        best = []
+        found = []
         for a, b, h in _regions(hs, margin * qlen, feats.duration_s):
             seg = feats.slice(a, b)
             m = find_matches(
                 query.chroma, seg.chroma, frame_rate=feats.frame_rate, offset_s=seg.provenance["offset_s"]
             )
-            if not m:
-                continue
+            if m:
+                found.append((m[0], h))
+        found.sort(key=lambda x: (-x[0].confidence, x[0].cost))
+        best = []
+        for k, (m, h) in enumerate(found):
+            mg = m.margin
+            if k == 0 and len(found) > 1:  # the best match of another region is an alternative too
+                gap = (found[1][0].cost - m.cost) / m.reference
+                mg = gap if not mg <= gap else mg
             best.append(
                 PassageHit(
                     recording_id=rid,
                     path=h.path,
-                    start_s=m[0].start_s,
-                    end_s=m[0].end_s,
-                    cost=m[0].cost,
-                    confidence=m[0].confidence,
+                    start_s=m.start_s,
+                    end_s=m.end_s,
+                    cost=m.cost,
+                    confidence=m.confidence,
                     window_score=float(h.score),
                     window_start_s=float(h.start_s),
                     window_end_s=float(h.end_s),
+                    margin=mg,
                     metadata=dict(h.metadata),
                 )
             )
-        best.sort(key=lambda x: (-x.confidence, x.cost))
         out += best[:1] if per_recording else best
     out.sort(key=lambda x: (-x.confidence, x.cost))
     return out
