@@ -9,6 +9,7 @@ Modules
 ``dtw``          banded DTW with fixed or free ends (numba kernel), cost functions, bands around coarse paths
 ``sync``         multi-resolution alignment of two recordings -> :class:`Alignment` with a :class:`TimeMap`
 ``subsequence``  subsequence DTW: where does a passage occur in a recording (librosa)
+``refine``       stage 2 of passage search: window candidates -> frame-accurate matches
 ``timemap``      monotone time maps A -> B, inverse, JSON/CSV
 ``transfer``     annotation files (CSV/TSV/Audacity/JSON) and their transfer through a time map
 ``curves``       tempo and loudness curves on a reference grid, correlations, style statistics

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embedstore.alignment.features import FRAME_RATE, STORED_RATE, FrameFeatures
-from embedstore.alignment.subsequence import find_matches
+from embedstore.alignment.refine import Candidate, refine_candidates
 from embedstore.errors import ConfigError
 from embedstore.performance.sources import cached_features
 from embedstore.search import Hit, search
@@ -89,23 +89,6 @@ def passage_features(path: str | Path, *, cache: bool = True) -> FrameFeatures:
     return f.downsample(int(round(FRAME_RATE / STORED_RATE)))
 
 
-def _regions(hits: list[Hit], margin_s: float, duration_s: float) -> list[tuple[float, float, Hit]]:
-    """Candidate windows widened by ``margin_s`` and merged when they overlap; each keeps its best window."""
-    spans = sorted(
-        ((max(0.0, h.start_s - margin_s), min(duration_s, h.end_s + margin_s), h) for h in hits),
-        key=lambda x: (x[0], x[1]),
-    )
-    out: list[list] = []
-    for a, b, h in spans:
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-            if h.score > out[-1][2].score:
-                out[-1][2] = h
-        else:
-            out.append([a, b, h])
-    return [(a, b, h) for a, b, h in out]
-
-
 def refine_hits(
     hits: list[Hit],
     query: FrameFeatures,
@@ -114,7 +97,7 @@ def refine_hits(
     per_recording: bool = True,
     features_of: Callable[[str], FrameFeatures] = passage_features,
 ) -> list[PassageHit]:
-    """Subsequence DTW of a query sequence around window hits.
+    """Subsequence DTW of a query sequence around window hits (:func:`embedstore.alignment.refine.refine_candidates`).
 
     Parameters
     ----------
@@ -133,47 +116,33 @@ def refine_hits(
     -------
     list of PassageHit, by decreasing confidence
     """
-    if len(query) < 2:
-        raise ConfigError("the query passage is too short", hint="use --start/--end at least a second apart")
-    qlen = query.duration_s
-    by_rec: dict[str, list[Hit]] = {}
+    by_cand = {}
+    paths = {}
     for h in hits:
-        by_rec.setdefault(h.recording_id, []).append(h)
+        c = Candidate(h.recording_id, float(h.start_s), float(h.end_s), float(h.score))
+        by_cand[c] = h
+        paths.setdefault(h.recording_id, h.path)
+    found = refine_candidates(
+        query, list(by_cand), lambda key: features_of(paths[key]), margin=margin, per_key=per_recording
+    )
     out = []
-    for rid, hs in by_rec.items():
-        feats = features_of(hs[0].path)
-        found = []
-        for a, b, h in _regions(hs, margin * qlen, feats.duration_s):
-            seg = feats.slice(a, b)
-            m = find_matches(
-                query.chroma, seg.chroma, frame_rate=feats.frame_rate, offset_s=seg.provenance["offset_s"]
+    for c, m in found:
+        h = by_cand[c]
+        out.append(
+            PassageHit(
+                recording_id=c.key,
+                path=h.path,
+                start_s=m.start_s,
+                end_s=m.end_s,
+                cost=m.cost,
+                confidence=m.confidence,
+                window_score=c.score,
+                window_start_s=c.start_s,
+                window_end_s=c.end_s,
+                margin=m.margin,
+                metadata=dict(h.metadata),
             )
-            if m:
-                found.append((m[0], h))
-        found.sort(key=lambda x: (-x[0].confidence, x[0].cost))
-        best = []
-        for k, (m, h) in enumerate(found):
-            mg = m.margin
-            if k == 0 and len(found) > 1:  # the best match of another region is an alternative too
-                gap = (found[1][0].cost - m.cost) / m.reference
-                mg = gap if not mg <= gap else mg
-            best.append(
-                PassageHit(
-                    recording_id=rid,
-                    path=h.path,
-                    start_s=m.start_s,
-                    end_s=m.end_s,
-                    cost=m.cost,
-                    confidence=m.confidence,
-                    window_score=float(h.score),
-                    window_start_s=float(h.start_s),
-                    window_end_s=float(h.end_s),
-                    margin=mg,
-                    metadata=dict(h.metadata),
-                )
-            )
-        out += best[:1] if per_recording else best
-    out.sort(key=lambda x: (-x.confidence, x.cost))
+        )
     return out
 
 
