@@ -421,8 +421,12 @@ def percepiano() -> dict:
         st, tab, columns="raw", provenance={"piece_column": "segment_id", "grid_s": 1.0}
     )
     out_dir = cache_dir() / "alignment" / "probe-percepiano"
+    with open(data / "manifest.csv", newline="") as f:
+        header = next(iter(__import__("csv").reader(f)))
+    ratings = header[header.index("mean_velocity") + 1 :]
     cmd = [
         sys.executable, "-m", "embedstore.cli", "probe", "--task", "ratings", "--store", st.uri,
+        "--target", ",".join(ratings),
         "--encoder", ",".join([space.setup_key, *keys]), "--group-by", "performer_code", "--probe", "ridge",
         "--out", str(out_dir), "--no-save", "--json",
     ]  # fmt: skip
@@ -458,8 +462,8 @@ from embedstore.alignment.sync import align_features
 rate = float(sys.argv[2])
 a = notes(int(3600 * rate), seed=5, rate=rate)
 b = warped(a, known_warp(int(3600 * rate * 1.1), len(a), depth=0.05))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 align_features(a.slice(0, 60), b.slice(0, 66))  # compile the kernels first
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t = time.perf_counter()
 al = align_features(a, b)
 dt = time.perf_counter() - t

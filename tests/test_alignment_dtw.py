@@ -155,3 +155,18 @@ def test_subsequence_margin_flags_repeated_passages():
     assert unique.margin > 0.5
     assert twice.confidence > 0.9 and abs(twice.margin) < 0.05
     assert unique.as_dict()["margin"] == pytest.approx(unique.margin, abs=1e-4)
+
+
+@pytest.mark.parametrize("ends", ["fixed", "free"])
+def test_chunked_dtw_matches_the_whole_band(ends):
+    a = notes(6000, seed=8, rate=10.0)
+    w = known_warp(6600, 6000, depth=0.1)
+    b = warped(a, w)
+    whole = align_features(a, b, ends=ends, onset_weight=0.0)
+    pieces = align_features(a, b, ends=ends, onset_weight=0.0, max_band_cells=20_000)
+    j = np.arange(0, 6600, 37)
+    t = j / 10.0
+    diff = np.abs(whole.time_map.inverse()(t) - pieces.time_map.inverse()(t))
+    assert np.percentile(diff, 99) <= 0.1  # the same path up to a frame
+    err = np.abs(pieces.time_map.inverse()(t) * 10.0 - w[j])
+    assert np.median(err) <= 1.0

@@ -23,6 +23,12 @@ Ends
     kept when it costs less than ``2 * skip``, so two recordings that share only part of their music are aligned
     on that part.
 
+Memory
+    A band of ``C`` cells needs ``9 C`` bytes (float64 accumulated cost, int8 step). :func:`chunked_dtw` solves a
+    larger band in pieces of at most ``max_cells`` cells between anchor cells, twice: first between anchors at the
+    band's centre line, then between anchors taken from the middle of the first pass's pieces (where that path is
+    reliable, far from the first anchors), as the Sync Toolbox's MrMsDTW refines between neighbouring anchors.
+
 The kernel is compiled with numba on first use (cached on disk).
 """
 
@@ -36,10 +42,22 @@ from numpy.typing import ArrayLike
 
 from embedstore.errors import ConfigError
 
-__all__ = ["WEIGHTS", "local_cost", "cost_matrix", "full_band", "band_around_path", "banded_dtw", "path_cost"]
+__all__ = [
+    "WEIGHTS",
+    "MAX_CELLS",
+    "local_cost",
+    "cost_matrix",
+    "full_band",
+    "band_around_path",
+    "banded_dtw",
+    "chunked_dtw",
+    "path_cost",
+]
 
 #: Step weights (diagonal, vertical, horizontal).
 WEIGHTS = (1.0, 1.0, 1.0)
+#: Most band cells solved at once by :func:`chunked_dtw` (about 36 MB of accumulated cost and steps).
+MAX_CELLS = 4_000_000
 
 
 def _check_pair(
@@ -175,7 +193,7 @@ def band_around_path(
 
 
 def _dtw_band_py(
-    X, Y, XO, YO, onset_weight, lo, hi, offs, wd, wv, wh, skip, free
+    X, Y, XO, YO, onset_weight, lo, hi, offs, wd, wv, wh, skip, free_start
 ):  # pragma: no cover - jitted
     n = X.shape[0]
     d = X.shape[1]
@@ -200,7 +218,7 @@ def _dtw_band_py(
                 c += onset_weight * np.sqrt(s2)
             best = np.inf
             st = -1
-            if free:
+            if free_start:
                 best = skip * (i + j) + wd * c
                 st = 3
             elif i == 0 and j == 0:
@@ -225,6 +243,21 @@ def _dtw_band_py(
             D[offs[i] + j - a] = best
             S[offs[i] + j - a] = st
     return D, S
+
+
+def _best_end_py(D, lo, hi, offs, skip, m):  # pragma: no cover - jitted
+    n = lo.shape[0]
+    best = np.inf
+    bi = -1
+    bj = -1
+    for i in range(n):
+        for j in range(lo[i], hi[i]):
+            v = D[offs[i] + j - lo[i]] + skip * ((n - 1 - i) + (m - 1 - j))
+            if v < best:
+                best = v
+                bi = i
+                bj = j
+    return bi, bj, best
 
 
 def _backtrack_py(S, lo, offs, i, j):  # pragma: no cover - jitted
@@ -254,6 +287,7 @@ def _kernels():
     return (
         numba.njit(cache=True, nogil=True)(_dtw_band_py),
         numba.njit(cache=True, nogil=True)(_backtrack_py),
+        numba.njit(cache=True, nogil=True)(_best_end_py),
     )
 
 
@@ -267,6 +301,8 @@ def banded_dtw(
     onset_weight: float = 1.0,
     skip: float = np.inf,
     weights: tuple[float, float, float] = WEIGHTS,
+    free_start: bool | None = None,
+    free_end: bool | None = None,
 ) -> tuple[np.ndarray, float]:
     """Optimal warping path inside a band.
 
@@ -283,6 +319,8 @@ def banded_dtw(
         Cost of leaving out one frame at either end; ``inf`` fixes the ends at ``(0, 0)`` and ``(N-1, M-1)``.
     weights : (float, float, float)
         Weights of the diagonal, vertical (i advances) and horizontal (j advances) steps.
+    free_start, free_end : bool, optional
+        Free only one end (the other fixed); default: both free when ``skip`` is finite.
 
     Returns
     -------
@@ -306,29 +344,115 @@ def banded_dtw(
     lo = np.clip(lo, 0, m)
     hi = np.clip(np.maximum(hi, lo), 0, m)
     offs = np.concatenate([[0], np.cumsum(hi - lo)]).astype(np.int64)
-    free = bool(np.isfinite(skip))
+    fs = bool(np.isfinite(skip)) if free_start is None else bool(free_start)
+    fe = bool(np.isfinite(skip)) if free_end is None else bool(free_end)
+    if (fs or fe) and not np.isfinite(skip):
+        raise ConfigError("a free end needs a finite skip cost")
     wd, wv, wh = (float(w) for w in weights)
-    dtw_k, back_k = _kernels()
-    D, S = dtw_k(
-        X, Y, XO, YO, float(onset_weight), lo, hi, offs, wd, wv, wh, float(skip) if free else 0.0, free
-    )
-    rows = np.repeat(np.arange(n), hi - lo)
-    cols = np.arange(offs[-1]) - offs[rows] + lo[rows]
-    if free:
-        tot = D + skip * ((n - 1 - rows) + (m - 1 - cols))
-        k = int(np.argmin(tot)) if len(tot) else -1
-        if k < 0 or not np.isfinite(tot[k]):
+    dtw_k, back_k, end_k = _kernels()
+    D, S = dtw_k(X, Y, XO, YO, float(onset_weight), lo, hi, offs, wd, wv, wh, float(skip) if fs else 0.0, fs)
+    if fe:
+        i_end, j_end, total = end_k(D, lo, hi, offs, float(skip), m)
+        if i_end < 0 or not np.isfinite(total):
             raise ConfigError("no warping path inside the band")
-        total = float(tot[k])
     else:
         if not (lo[n - 1] <= m - 1 < hi[n - 1]):
             raise ConfigError("the band does not reach the last cell; no path with fixed ends")
-        k = int(offs[n - 1] + (m - 1) - lo[n - 1])
-        total = float(D[k])
+        i_end, j_end = n - 1, m - 1
+        total = float(D[offs[n - 1] + (m - 1) - lo[n - 1]])
         if not np.isfinite(total):
             raise ConfigError("no warping path inside the band")
-    path = back_k(S, lo, offs, int(rows[k]), int(cols[k]))
-    return np.ascontiguousarray(path), total
+    path = back_k(S, lo, offs, int(i_end), int(j_end))
+    return np.ascontiguousarray(path), float(total)
+
+
+def _pieces(
+    X: np.ndarray,
+    Y: np.ndarray,
+    XO: np.ndarray,
+    YO: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    anchors: list[tuple[int, int]],
+    *,
+    onset_weight: float,
+    skip: float,
+) -> np.ndarray:
+    """Solve the band between consecutive anchors (fixed), with the global start/end treatment at the ends."""
+    n = len(X)
+    pts: list[tuple[int, int] | None] = [None, *anchors, None]
+    out = []
+    for a, b in zip(pts[:-1], pts[1:]):
+        r0 = 0 if a is None else a[0]
+        r1 = n - 1 if b is None else b[0]
+        c0 = int(lo[r0 : r1 + 1].min()) if a is None else a[1]
+        c1 = int(hi[r0 : r1 + 1].max()) - 1 if b is None else b[1]
+        lo2 = np.clip(lo[r0 : r1 + 1], c0, c1 + 1) - c0
+        hi2 = np.clip(hi[r0 : r1 + 1], c0, c1 + 1) - c0
+        path, _ = banded_dtw(
+            X[r0 : r1 + 1],
+            Y[c0 : c1 + 1],
+            band=(lo2, hi2),
+            XO=XO[r0 : r1 + 1],
+            YO=YO[c0 : c1 + 1],
+            onset_weight=onset_weight,
+            skip=skip,
+            free_start=a is None and np.isfinite(skip),
+            free_end=b is None and np.isfinite(skip),
+        )
+        path = path + np.array([r0, c0])
+        out.append(path if not out else path[1:])
+    return np.concatenate(out)
+
+
+def chunked_dtw(
+    X: ArrayLike,
+    Y: ArrayLike,
+    *,
+    band: tuple[np.ndarray, np.ndarray],
+    XO: ArrayLike | None = None,
+    YO: ArrayLike | None = None,
+    onset_weight: float = 1.0,
+    skip: float = np.inf,
+    max_cells: int = MAX_CELLS,
+) -> np.ndarray:
+    """:func:`banded_dtw` in pieces of at most about ``max_cells`` cells (see Memory in the module docstring).
+
+    Returns
+    -------
+    np.ndarray, shape (L, 2), int64
+        The path; identical to :func:`banded_dtw`'s when the band is small enough to solve at once.
+    """
+    X, Y, XO, YO = _check_pair(X, Y, XO, YO)
+    lo = np.asarray(band[0], np.int64)
+    hi = np.maximum(np.asarray(band[1], np.int64), lo)
+    cells = hi - lo
+    if int(cells.sum()) <= max_cells:
+        return banded_dtw(X, Y, band=(lo, hi), XO=XO, YO=YO, onset_weight=onset_weight, skip=skip)[0]
+    rows = np.flatnonzero(cells > 0)
+    r_first, r_last = int(rows[0]), int(rows[-1])  # rows outside the band cannot hold the path
+    X, XO = X[r_first : r_last + 1], XO[r_first : r_last + 1]
+    lo, hi, cells = lo[r_first : r_last + 1], hi[r_first : r_last + 1], cells[r_first : r_last + 1]
+    n = len(X)
+    cum = np.cumsum(cells)
+    step = max_cells / 2
+    cuts = np.unique(np.searchsorted(cum, np.arange(step, cum[-1] - step / 2, step)))
+    cuts = cuts[(cuts > 0) & (cuts < n - 1) & (cells[np.minimum(cuts, n - 1)] > 0)]
+    first = [(int(r), int((lo[r] + hi[r] - 1) // 2)) for r in cuts]
+    p1 = _pieces(X, Y, XO, YO, lo, hi, first, onset_weight=onset_weight, skip=skip)
+    bounds = [int(p1[0, 0]), *[r for r, _ in first], int(p1[-1, 0])]
+    second = []
+    for r0, r1 in zip(bounds[:-1], bounds[1:]):
+        r = (r0 + r1) // 2
+        js = p1[p1[:, 0] == r, 1]
+        if (
+            len(js)
+            and r0 < r < r1
+            and (not second or (r > second[-1][0] and int(np.median(js)) > second[-1][1]))
+        ):
+            second.append((r, int(np.median(js))))
+    path = _pieces(X, Y, XO, YO, lo, hi, second, onset_weight=onset_weight, skip=skip)
+    return path + np.array([r_first, 0])
 
 
 def path_cost(

@@ -32,7 +32,14 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from embedstore.alignment.dtw import band_around_path, banded_dtw, full_band, local_cost, path_cost
+from embedstore.alignment.dtw import (
+    band_around_path,
+    banded_dtw,
+    chunked_dtw,
+    full_band,
+    local_cost,
+    path_cost,
+)
 from embedstore.alignment.features import FrameFeatures, features_from_file, normalise_chroma
 from embedstore.alignment.timemap import TimeMap
 from embedstore.errors import ConfigError, check_choice
@@ -58,6 +65,8 @@ COARSE_RADIUS_S = 2.0
 SKIP_FACTOR = 0.5
 #: Largest coarsest grid (cells) before coarser levels are added.
 MAX_CELLS = 4_000_000
+#: Largest band solved at once at the finer levels (about 36 MB), see :func:`embedstore.alignment.dtw.chunked_dtw`.
+MAX_BAND_CELLS = 4_000_000
 #: Shortest sequence (frames) worth aligning at a level; shorter levels are skipped.
 MIN_FRAMES = 8
 #: Onset-strength peaks above this (the recording's 99th percentile is 1) can anchor the time map.
@@ -249,6 +258,7 @@ def align_features(
     radius_s: float = RADIUS_S,
     skip_factor: float = SKIP_FACTOR,
     max_cells: int = MAX_CELLS,
+    max_band_cells: int = MAX_BAND_CELLS,
     anchors: Literal["onsets", "path"] = "onsets",
 ) -> Alignment:
     """Align two feature sequences with multi-resolution DTW.
@@ -270,6 +280,8 @@ def align_features(
         Cost of leaving out one frame at a free end, in units of the reference cost.
     max_cells : int
         Largest coarsest grid before coarser levels are added.
+    max_band_cells : int
+        Largest band solved at once at the finer levels (:func:`~embedstore.alignment.dtw.chunked_dtw`).
     anchors : {"onsets", "path"}
         Build the time map from the cells where both recordings have an onset (:func:`onset_anchors`,
         interpolating linearly between them) or from every cell of the path.
@@ -304,13 +316,16 @@ def align_features(
         skip = skip_factor * ref if ends == "free" else np.inf
         if path is None:
             band = full_band(len(X), len(Y))
+            path, _ = banded_dtw(X, Y, band=band, XO=XO, YO=YO, onset_weight=w, skip=skip)
         else:
             assert shape_prev is not None
             rad_s = radius_s if rate == base else max(radius_s, COARSE_RADIUS_S)
             band = band_around_path(
                 path, shape_prev, (len(X), len(Y)), radius=max(1, int(round(rad_s * rate)))
             )
-        path, _ = banded_dtw(X, Y, band=band, XO=XO, YO=YO, onset_weight=w, skip=skip)
+            path = chunked_dtw(
+                X, Y, band=band, XO=XO, YO=YO, onset_weight=w, skip=skip, max_cells=max_band_cells
+            )
         shape_prev = (len(X), len(Y))
         levels.append(
             {
