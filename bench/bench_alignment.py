@@ -29,7 +29,7 @@ method: Chopin, Bach, Haydn, Mozart, Scriabin) and the held-out ones (Beethoven,
 
 Usage::
 
-    python bench/bench_alignment.py [--parts passages,beats,performers,percepiano,cost]
+    python bench/bench_alignment.py [--parts passages,beats,performers,percepiano,qps,cost]
 
 Writes bench/results/alignment.json and .md.
 """
@@ -492,6 +492,10 @@ def cost(ex: list[Excerpt]) -> dict:
         pair_times.append((time.perf_counter() - t, (e.dur + o.dur) / 2))
     tests = Path(__file__).resolve().parent.parent / "tests"
     hour = {}
+    warm = "import sys; sys.path.insert(0, sys.argv[1]); from test_alignment_dtw import notes, warped, known_warp; "
+    warm += "from embedstore.alignment.sync import align_features; a = notes(3000); "
+    warm += "align_features(a, warped(a, known_warp(3300, 3000)), max_band_cells=20000)"
+    subprocess.run([sys.executable, "-c", warm, str(tests)], check=True)  # compile (and cache) the kernels
     for rate in (FRAME_RATE, STORED_RATE):
         p = subprocess.run(
             [sys.executable, "-c", HOUR_SCRIPT, str(tests), str(rate)],
@@ -509,6 +513,61 @@ def cost(ex: list[Excerpt]) -> dict:
         "pair_mean_duration_s": float(np.mean([p[1] for p in pair_times])),
         "hour_long": hour,
     }
+
+
+# ------------------------------------------------------------------------------------------ 5. queries/s
+QPS_RECORDINGS = 1000
+QPS_SEGMENT_S = 15.0
+
+
+def qps(ex: list[Excerpt]) -> dict:
+    """Passage queries per second on a 1,000-recording store (15 s segments cut from the asap-long excerpts),
+    window search alone vs refined with the stored frame sequences (``embedstore search --start/--end``)."""
+    import soundfile as sf
+
+    folder = cache_dir() / "alignment" / "qps-1000"
+    folder.mkdir(parents=True, exist_ok=True)
+    per = int(np.ceil(QPS_RECORDINGS / len(ex)))
+    made = 0
+    for e in ex:
+        if made >= QPS_RECORDINGS:
+            break
+        starts = np.linspace(0.0, max(0.0, e.dur - QPS_SEGMENT_S), per)
+        y = None
+        for k, s0 in enumerate(starts):
+            if made >= QPS_RECORDINGS:
+                break
+            out = folder / f"{e.clip_id}__{k}.flac"
+            if not out.exists():
+                if y is None:
+                    y, sr = sf.read(e.audio, dtype="float32")
+                a = int(s0 * sr)
+                sf.write(out, y[a : a + int(QPS_SEGMENT_S * sr)], sr)
+            made += 1
+    st = Store(cache_dir() / "alignment" / "bench-qps-1000.lance")
+    t0 = time.perf_counter()
+    rep = index_paths(folder, st, "chroma", window_s=10.0, hop_s=5.0, poolings=("mean",))
+    index_s = time.perf_counter() - t0
+    recs = st.recordings()
+    rng = np.random.default_rng(0)
+    queries = [recs.iloc[int(i)]["recording_id"] for i in rng.choice(len(recs), 40, replace=False)]
+    out = {"recordings": int(len(recs)), "index_s_this_run": index_s, "added": len(rep.added)}
+    for refine in (False, True):
+        search(st, recording_id=queries[0], start_s=2.0, end_s=12.0, k=10, refine=refine)  # warm caches
+        t0 = time.perf_counter()
+        stages: dict[str, float] = {}
+        for q in queries:
+            r = search(st, recording_id=q, start_s=2.0, end_s=12.0, k=10, refine=refine)
+            for kk, v in r.timings.items():
+                stages[kk] = stages.get(kk, 0.0) + v
+        dt = time.perf_counter() - t0
+        out["refined" if refine else "windows"] = {
+            "queries_per_s": len(queries) / dt,
+            "ms_per_query": 1000 * dt / len(queries),
+            "stage_ms": {kk: 1000 * v / len(queries) for kk, v in stages.items()},
+        }
+    print(json.dumps(out, indent=1), flush=True)
+    return out
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -625,6 +684,25 @@ def write_report(res: dict) -> None:
         if q["returncode"]:
             L.append(f"(probe failed: {q['stderr_tail'][-300:]})")
         L.append("")
+    if "qps" in res:
+        q = res["qps"]
+        L += [
+            f"## 5. Passage queries per second, {q['recordings']}-recording store",
+            "",
+            "15 s segments of the asap-long excerpts, chroma 10 s / 5 s windows with stored frame sequences; 40 "
+            "stored-recording queries of a 10 s passage, k = 10, backend auto, one process (see the load above).",
+            "",
+            "| search | queries/s | ms per query | stages (ms) |",
+            "|---|---|---|---|",
+        ]
+        for key, label in (
+            ("windows", "window matching (`--no-refine`)"),
+            ("refined", "two-stage, refined (default)"),
+        ):
+            v = q[key]
+            stages = ", ".join(f"{k2} {x:.1f}" for k2, x in v["stage_ms"].items())
+            L.append(f"| {label} | {v['queries_per_s']:.1f} | {v['ms_per_query']:.0f} | {stages} |")
+        L.append("")
     if "cost" in res:
         c = res["cost"]
         L += [
@@ -649,13 +727,15 @@ def write_report(res: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--parts", default="passages,beats,performers,percepiano,cost")
+    ap.add_argument("--parts", default="passages,beats,performers,percepiano,qps,cost")
     a = ap.parse_args()
     parts = a.parts.split(",")
     old = (
         json.loads((RESULTS / "alignment.json").read_text()) if (RESULTS / "alignment.json").exists() else {}
     )
-    res = {k: v for k, v in old.items() if k in ("passages", "beats", "performers", "percepiano", "cost")}
+    res = {
+        k: v for k, v in old.items() if k in ("passages", "beats", "performers", "percepiano", "qps", "cost")
+    }
     res.update(
         command="python bench/bench_alignment.py"
         + (f" --parts {a.parts}" if a.parts != ap.get_default("parts") else ""),
@@ -679,6 +759,8 @@ def main() -> None:
     if "percepiano" in parts:
         res["percepiano"] = percepiano()
         print(json.dumps(res["percepiano"]["summary"], indent=1)[:3000])
+    if "qps" in parts:
+        res["qps"] = qps(ex)
     if "cost" in parts:
         res["cost"] = cost(ex)
         print(json.dumps({k: v for k, v in res["cost"].items() if k != "hour_long"}, indent=1))

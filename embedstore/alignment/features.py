@@ -58,7 +58,20 @@ __all__ = [
     "normalise_chroma",
     "cens",
     "pitch_energy_matrix",
+    "SEQUENCE_COLUMNS",
+    "index_sequence",
+    "sequence_provenance",
 ]
+
+#: Columns of the compact sequence stored per recording (:meth:`FrameFeatures.compact`).
+SEQUENCE_COLUMNS = tuple(
+    f"cens_{c}" for c in ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+) + (
+    "onset_strength",
+    "loudness_sone",
+)
+#: Version of the stored sequences; bump when :func:`compute_features` or :meth:`FrameFeatures.compact` change.
+SEQUENCE_VERSION = 1
 
 #: FFT size of the pitch analysis (186 ms: semitones resolved from about 90 Hz up).
 N_FFT = 4096
@@ -265,3 +278,40 @@ def features_from_file(
     f = compute_features(x, SAMPLE_RATE, onsets=onsets)
     f.provenance["path"] = str(path)
     return f
+
+
+def sequence_provenance() -> dict:
+    """Provenance of the sequences :func:`index_sequence` computes (stored with the sequence space)."""
+    return {
+        "features": "embedstore.alignment.features.index_sequence",
+        "version": SEQUENCE_VERSION,
+        "frame_rate": STORED_RATE,
+        "columns": list(SEQUENCE_COLUMNS),
+        "dtype": "float16",
+        "analysis": {
+            "sample_rate": SAMPLE_RATE,
+            "hop_length": HOP_LENGTH,
+            "n_fft": N_FFT,
+            "cens_thresholds": list(CENS_THRESHOLDS),
+            "cens_smooth_frames": 4 * int(round(FRAME_RATE / STORED_RATE)) + 1,
+        },
+    }
+
+
+def index_sequence(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The compact frame sequence stored per recording at index time (the indexing pipeline's hook).
+
+    Parameters
+    ----------
+    samples : np.ndarray, shape (n,)
+        Mono audio (any rate; resampled to 22,050 Hz).
+    sample_rate : int
+        Hz.
+
+    Returns
+    -------
+    np.ndarray, shape (n // 441 / 5 rounded up, 14), float16
+        CENS chroma, onset strength and loudness at :data:`STORED_RATE` frames/s (:data:`SEQUENCE_COLUMNS`), about
+        1.0 MB per hour of audio.
+    """
+    return compute_features(samples, sample_rate, onsets=False).compact(STORED_RATE)

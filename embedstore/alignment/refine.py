@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from embedstore.alignment.sequence import FrameFeatures
 from embedstore.alignment.subsequence import Match, find_matches
-from embedstore.errors import ConfigError
+from embedstore.errors import ConfigError, check_choice
 
 __all__ = ["Candidate", "merge_regions", "refine_candidates"]
 
@@ -65,6 +66,7 @@ def refine_candidates(
     *,
     margin: float = 1.0,
     per_key: bool = True,
+    order: Literal["confidence", "score"] = "confidence",
 ) -> list[tuple[Candidate, Match]]:
     """Subsequence DTW of a query sequence around candidate windows.
 
@@ -79,11 +81,14 @@ def refine_candidates(
         Widen each candidate window by this many query lengths on both sides.
     per_key : bool
         Keep only the best match of each recording (else one per region).
+    order : {"confidence", "score"}
+        Rank the results by the match's confidence (then cost), or by the proposing window's score.
 
     Returns
     -------
-    list of (Candidate that proposed the region, Match), by decreasing confidence then cost
+    list of (Candidate that proposed the region, Match)
     """
+    check_choice("order", order, ("confidence", "score"))
     if len(query) < 2:
         raise ConfigError("the query passage is too short", hint="use --start/--end at least a second apart")
     by_key: dict[str, list[Candidate]] = {}
@@ -109,7 +114,10 @@ def refine_candidates(
             if not m0.margin <= gap:
                 found[0] = (c0, _with_margin(m0, gap))
         out += found[:1] if per_key else found
-    out.sort(key=lambda x: (-x[1].confidence, x[1].cost))
+    if order == "score":
+        out.sort(key=lambda x: -x[0].score)
+    else:
+        out.sort(key=lambda x: (-x[1].confidence, x[1].cost))
     return out
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from embedstore.errors import ConfigError, SearchError, check_choice
+from embedstore.search.frames import frames_space_for, refine_passage_hits
 from embedstore.search.interpretation_mode import interpretation_search
 from embedstore.search.passages import attach_best_windows
 from embedstore.search.queries import query_vector
@@ -22,6 +23,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Mode = Literal["plain", "interpretation"]
 MODES = ("plain", "interpretation")
+#: Window candidates taken from the index for a refined passage search: at least this many, ...
+REFINE_CANDIDATES = 50
+#: ... and this many per requested hit.
+REFINE_PER_HIT = 5
 #: Recordings columns kept in a hit's metadata besides the user's columns.
 HIT_CORE_COLUMNS = ("file_name", "duration_s")
 
@@ -45,6 +50,7 @@ def search(
     mode: Mode | str = "plain",
     any_piece: bool = False,
     piece_column: str = "piece_id",
+    refine: bool | None = None,
 ) -> SearchResult:
     """Find the performances most similar to a query.
 
@@ -79,6 +85,9 @@ def search(
         Interpretation mode: search across pieces instead of other performances of the same piece.
     piece_column : str
         Metadata column naming the piece (interpretation mode).
+    refine : bool, optional
+        Passage queries: refine the hits frame-accurately with the stored frame sequences
+        (:mod:`embedstore.search.frames`). Default: when the setup stores them; ``True`` without them is an error.
 
     Returns
     -------
@@ -122,6 +131,12 @@ def search(
     )
     timings["embed_query"] = time.perf_counter() - t
 
+    seq = frames_space_for(st, space) if passage and refine is not False else None
+    if refine and passage and seq is None:
+        raise SearchError(
+            f"setup {space.setup_key} stores no frame sequences",
+            hint="re-index with `embedstore index ... --frames`, or search with --no-refine",
+        )
     t = time.perf_counter()
     es = load_space(st, space)
     allowed_ids: set[str] | None = None
@@ -147,12 +162,28 @@ def search(
         )
     else:
         allowed = None if allowed_ids is None else es.keys[np.isin(es.recording_ids, list(allowed_ids))]
-        if level == "recording" or windows:
-            scores, keys, used = ranked(st, space, es, qvec[None], k, allowed, backend)
+        if level == "recording" or windows or seq is not None:
+            n = k if seq is None else max(REFINE_CANDIDATES, REFINE_PER_HIT * k)
+            scores, keys, used = ranked(st, space, es, qvec[None], n, allowed, backend)
             hits = hits_from_keys(es, scores[0], keys[0])
         else:
             hits, used = best_window_per_recording(st, space, es, qvec, k, allowed, backend)
     timings["search"] = time.perf_counter() - t
+
+    if seq is not None and hits:
+        t = time.perf_counter()
+        hits = refine_passage_hits(
+            st,
+            seq,
+            hits,
+            query_recording_id=q_rid,
+            query_path=query_path if query_path is not None else q_meta.get("path"),
+            start_s=float(start_s or 0.0),
+            end_s=float(end_s if end_s is not None else q_meta.get("duration_s", 0.0)),
+            per_recording=not windows,
+        )[:k]
+        qinfo["refined"] = True
+        timings["align"] = time.perf_counter() - t
 
     if level == "recording" and hits:
         t = time.perf_counter()

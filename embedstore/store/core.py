@@ -51,7 +51,7 @@ class Store(VectorTables, RejectLog):
         """
         problems = []
         done = set(self.indexed(setup).values())
-        for sp in self.spaces(setup_key=setup):
+        for sp in self.spaces(setup_key=setup, include_sequences=True):
             tab = self.read_table(sp.table_name, columns=["row_key", "recording_id"])
             if tab is None:
                 continue
