@@ -120,3 +120,70 @@ def test_refine_without_frames_is_a_clear_error(synth_collection, tmp_path):
         search(st, query_path=files[0], start_s=1.0, end_s=4.0, refine=True)
     assert "--frames" in e.value.hint
     assert search(st, query_path=files[0], start_s=1.0, end_s=4.0).hits[0].alignment is None
+
+
+def test_interpretation_search_by_curves(chroma_store):
+    res = search(
+        chroma_store, recording_id="Albrecht__Piece_02__Brody", mode="interpretation", features="curves"
+    )
+    assert res.query["features"] == "curves" and len(res.hits) == 2
+    assert {h.metadata["piece_id"] for h in res.hits} == {"Albrecht/Piece_02"}
+    assert all(set(h.alignment) == {"tempo_corr", "loudness_corr"} for h in res.hits)
+    assert res.hits[0].score >= res.hits[1].score
+    from embedstore.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="compares interpretations"):
+        search(chroma_store, recording_id="Albrecht__Piece_02__Brody", features="curves")
+    with pytest.raises(ConfigError, match="one piece") as e:
+        search(
+            chroma_store,
+            recording_id="Albrecht__Piece_02__Brody",
+            mode="interpretation",
+            features="curves",
+            any_piece=True,
+        )
+    assert "evaluate-retrieval --features curves" in e.value.hint
+
+
+def test_cli_curves_features_in_search_and_evaluate_retrieval(chroma_store):
+    from typer.testing import CliRunner
+
+    from embedstore.cli import app
+
+    r = CliRunner().invoke(
+        app,
+        [
+            "search",
+            "--store",
+            chroma_store.uri,
+            "--id",
+            "Brunelli__Piece_03__Arlen",
+            "--mode",
+            "interpretation",
+            "--features",
+            "curves",
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert len(json.loads(r.output)) == 2
+    r = CliRunner().invoke(
+        app,
+        [
+            "evaluate-retrieval",
+            "--store",
+            chroma_store.uri,
+            "--relevant-by",
+            "performer_code",
+            "--across",
+            "piece_id",
+            "--features",
+            "curves",
+            "-f",
+            "json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    assert res["space"] == "style.L0.recording-mean" and res["mean"]["n_queries"] == 9
+    assert res["chance"]["map"] > 0

@@ -52,6 +52,10 @@ def search(
             help="Passages: frame-accurate start/end by subsequence DTW (default: when frames are stored).",
         ),
     ] = None,
+    features: Annotated[
+        str,
+        typer.Option(help="embeddings, or curves (interpretation mode: tempo/loudness curves of one piece)."),
+    ] = "embeddings",
     json_out: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
 ) -> None:
     """Find the performances (or passages) most similar to a query recording."""
@@ -76,6 +80,7 @@ def search(
         any_piece=any_piece,
         piece_column=piece_column,
         refine=refine,
+        features=features,
     )
     if json_out:
         print_json([h.as_dict() for h in res.hits])

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
+from embedstore.alignment.compare import rank_by_curves
 from embedstore.alignment.curves import (
     Curves,
     curve_correlation,
@@ -31,7 +32,7 @@ from embedstore.alignment.sync import align_features
 from embedstore.alignment.timemap import TimeMap
 from embedstore.alignment.transfer import read_annotations
 from embedstore.errors import ConfigError, StoreError
-from embedstore.performance.sources import cached_features
+from embedstore.performance.sources import features_for_recordings
 from embedstore.store import Space, Store, sql_in
 from embedstore.utils import dumps
 
@@ -45,6 +46,10 @@ __all__ = [
     "curve_similarity",
     "style_table",
     "write_style_space",
+    "style_report",
+    "curves_report",
+    "ensure_style_space",
+    "STYLE_SPACE_ID",
 ]
 
 #: Columns of the style vector (see :func:`style_table`).
@@ -88,6 +93,7 @@ def piece_curves(
     grid_label: str | None = None,
     grid_s: float = GRID_S,
     cache: bool = True,
+    source: str = "auto",
 ) -> tuple[str, dict[str, Curves]]:
     """Tempo and loudness curves of the selected recordings on one reference's grid.
 
@@ -114,17 +120,22 @@ def piece_curves(
     if recs.empty:
         raise StoreError(f"no recordings match {where!r}", hint="check the filter with `embedstore info`")
     ref_row = recs.iloc[0].to_dict() if reference is None else store.recording(str(reference))
-    fa = cached_features(ref_row["path"], cache=cache)
+    pairs = [(str(r), str(p)) for r, p in zip(recs["recording_id"], recs["path"])]
+    if ref_row["recording_id"] not in set(recs["recording_id"]):
+        pairs.append((str(ref_row["recording_id"]), str(ref_row["path"])))
+    feats = features_for_recordings(store, pairs, source=source, cache=cache)
+    fa = feats[ref_row["recording_id"]]
     g, unit = _grid(fa.duration_s, grid, grid_s, grid_label)
     out = {}
     for _, row in recs.iterrows():
         rid = str(row["recording_id"])
+        fb = feats[rid]
         if rid == ref_row["recording_id"]:
-            fb = fa
             tm = TimeMap.linear(0.0, fa.duration_s, 0.0, fa.duration_s)
         else:
-            fb = cached_features(row["path"], cache=cache)
-            tm = align_features(fa, fb).time_map
+            tm = align_features(
+                fa, fb, onset_weight=1.0 if fa.onsets is not None and fb.onsets is not None else 0.0
+            ).time_map
         out[rid] = interpretation_curves(tm, g, fb.loudness, fb.frame_rate, unit=unit)
     return str(ref_row["recording_id"]), out
 
@@ -200,12 +211,10 @@ def curve_similarity(
     where: str | None = None,
     grid_s: float = GRID_S,
     cache: bool = True,
+    source: str = "auto",
 ) -> list[dict]:
-    """Other performances of a recording's piece ranked by the correlation of their interpretation curves.
-
-    All performances are aligned to the query (the reference); tempo and loudness are taken relative to the
-    consensus of the piece's performances, and the score of a performance is the mean of its tempo-curve
-    correlation (log tempo) and loudness-curve correlation with the query's.
+    """Other performances of a recording's piece ranked by the correlation of their interpretation curves
+    (:func:`embedstore.alignment.compare.rank_by_curves`, on features computed from the audio).
 
     Returns
     -------
@@ -218,29 +227,22 @@ def curve_similarity(
         raise StoreError(f"recording {recording!r} has no {piece_column!r}", hint="index with --metadata")
     cond = sql_in(piece_column, [piece])
     full = cond if where is None else f"({cond}) AND ({where})"
-    _, curves = piece_curves(store, where=full, reference=row["recording_id"], grid_s=grid_s, cache=cache)
-    ids = list(curves)
-    rel = dict(zip(ids, relative_to_consensus([curves[i] for i in ids])))
-    q = rel[row["recording_id"]]
-    names = store.recordings(full).set_index("recording_id")["file_name"].to_dict()
-    out = []
-    for rid in ids:
-        if rid == row["recording_id"]:
-            continue
-        tc = curve_correlation(q.tempo, rel[rid].tempo, log=True)
-        lc = curve_correlation(q.loudness, rel[rid].loudness)
-        score = float(np.nanmean([tc, lc])) if np.isfinite([tc, lc]).any() else float("nan")
-        out.append(
-            {
-                "recording_id": rid,
-                "file_name": names.get(rid),
-                "score": score,
-                "tempo_corr": tc,
-                "loudness_corr": lc,
-            }
-        )
-    out.sort(key=lambda d: -np.nan_to_num(d["score"], nan=-2.0))
-    return out
+    recs = store.recordings(full)
+    feats = features_for_recordings(
+        store, list(zip(recs["recording_id"], recs["path"])), source=source, cache=cache
+    )
+    names = recs.set_index("recording_id")["file_name"].to_dict()
+    ranked = rank_by_curves(row["recording_id"], feats, grid_s=grid_s)
+    return [
+        {
+            "recording_id": d["key"],
+            "file_name": names.get(d["key"]),
+            "score": d["score"],
+            "tempo_corr": d["tempo_corr"],
+            "loudness_corr": d["loudness_corr"],
+        }
+        for d in ranked
+    ]
 
 
 def _zscore(x: np.ndarray) -> np.ndarray:
@@ -257,6 +259,7 @@ def style_table(
     piece_column: str = "piece_id",
     grid_s: float = GRID_S,
     cache: bool = True,
+    source: str = "auto",
 ) -> pd.DataFrame:
     """Style statistics of every selected recording, one row each (pieces need two or more performances).
 
@@ -285,7 +288,9 @@ def style_table(
         ids = sorted(
             grp["recording_id"], key=lambda r: str(grp.set_index("recording_id").loc[r, "file_name"])
         )
-        ref_id, curves = piece_curves(store, where=sql_in("recording_id", ids), grid_s=grid_s, cache=cache)
+        ref_id, curves = piece_curves(
+            store, where=sql_in("recording_id", ids), grid_s=grid_s, cache=cache, source=source
+        )
         order = list(curves)
         rel = relative_to_consensus([curves[i] for i in order])
         block = []
@@ -393,3 +398,23 @@ def style_report(
     if write_space:
         space = write_style_space(store, tab, provenance={"piece_column": piece_column, "grid_s": grid_s})
     return tab, space
+
+
+#: Id of the style space written by :func:`write_style_space` with the default name.
+STYLE_SPACE_ID = "style.L0.recording-mean"
+
+
+def ensure_style_space(store: Store, *, piece_column: str = "piece_id", grid_s: float = GRID_S) -> Space:
+    """The store's style space, (re)computed when missing or when it lacks recordings of pieces with two or more
+    performances (``evaluate-retrieval --features curves``)."""
+    have = next((s for s in store.spaces() if s.space_id == STYLE_SPACE_ID), None)
+    recs = store.recordings()
+    if have is not None and piece_column in recs.columns:
+        counts = recs[piece_column].map(recs[piece_column].value_counts())
+        want = set(recs.loc[counts >= 2, "recording_id"])
+        stored = set(store.load(have, with_metadata=False).recording_ids)
+        if want <= stored and have.provenance.get("piece_column") == piece_column:
+            return have
+    _, space = style_report(store, piece_column=piece_column, grid_s=grid_s, write_space=True)
+    assert space is not None
+    return space

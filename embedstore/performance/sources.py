@@ -18,11 +18,15 @@ import numpy as np
 
 from embedstore.alignment.features import FrameFeatures, features_from_file
 from embedstore.config import cache_dir
-from embedstore.errors import ConfigError
+from embedstore.errors import ConfigError, check_choice
 from embedstore.store import Store
 from embedstore.utils import sha256_file
 
-__all__ = ["FEATURES_VERSION", "resolve_source", "cached_features"]
+__all__ = ["FEATURES_VERSION", "SOURCES", "resolve_source", "cached_features", "features_for_recordings"]
+
+#: Where the features of stored recordings come from: the stored frame sequences (10 frames/s, no audio needed),
+#: the audio (50 frames/s with onsets, cached), or the sequences when the store has them (``auto``).
+SOURCES = ("auto", "frames", "audio")
 
 #: Bump when :func:`embedstore.alignment.features.compute_features` changes its output.
 FEATURES_VERSION = 1
@@ -113,3 +117,40 @@ def _read(f: Path, onsets: bool) -> FrameFeatures:
             frame_rate=float(z["frame_rate"]),
             provenance=json.loads(str(z["provenance"])),
         )
+
+
+def features_for_recordings(
+    store: Store,
+    recordings: list[tuple[str, str]],
+    *,
+    source: str = "auto",
+    cache: bool = True,
+) -> dict[str, FrameFeatures]:
+    """Alignment features of stored recordings, recording id -> FrameFeatures.
+
+    Parameters
+    ----------
+    store : Store
+    recordings : list of (recording_id, path)
+    source : {"auto", "frames", "audio"}
+        See :data:`SOURCES`. ``frames`` without stored sequences is a :class:`ConfigError`.
+    cache : bool
+        Use the audio feature cache.
+    """
+    check_choice("source", source, SOURCES)
+    if source != "audio":
+        seqs = {}
+        for setup in store.setups():
+            sp = store.sequence_space(setup)
+            if sp is not None:
+                got = store.load_sequences(sp, [r for r, _ in recordings if r not in seqs])
+                rate = float(sp.provenance["frame_rate"])
+                seqs.update({r: FrameFeatures.from_compact(a, rate, sp.provenance) for r, a in got.items()})
+        if len(seqs) == len(recordings):
+            return seqs
+        if source == "frames":
+            raise ConfigError(
+                f"{len(recordings) - len(seqs)} of the recordings have no stored frame sequence",
+                hint="index them with `embedstore index ... --frames`, or use the audio",
+            )
+    return {r: cached_features(p, cache=cache) for r, p in recordings}

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from embedstore.errors import ConfigError, SearchError, check_choice
-from embedstore.search.frames import frames_space_for, refine_passage_hits
+from embedstore.search.frames import curve_hits, frames_space_for, refine_passage_hits
 from embedstore.search.interpretation_mode import interpretation_search
 from embedstore.search.passages import attach_best_windows
 from embedstore.search.queries import query_vector
@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Mode = Literal["plain", "interpretation"]
 MODES = ("plain", "interpretation")
+Features = Literal["embeddings", "curves"]
+FEATURES = ("embeddings", "curves")
 #: Window candidates taken from the index for a refined passage search: at least this many, ...
 REFINE_CANDIDATES = 50
 #: ... and this many per requested hit.
@@ -51,6 +53,7 @@ def search(
     any_piece: bool = False,
     piece_column: str = "piece_id",
     refine: bool | None = None,
+    features: Features | str = "embeddings",
 ) -> SearchResult:
     """Find the performances most similar to a query.
 
@@ -88,6 +91,9 @@ def search(
     refine : bool, optional
         Passage queries: refine the hits frame-accurately with the stored frame sequences
         (:mod:`embedstore.search.frames`). Default: when the setup stores them; ``True`` without them is an error.
+    features : str
+        ``embeddings``, or ``curves`` (interpretation mode, other performances of the query's piece): rank by the
+        correlation of tempo and loudness curves computed from the stored frame sequences.
 
     Returns
     -------
@@ -96,6 +102,7 @@ def search(
     """
     t0 = time.perf_counter()
     _check_request(backend, mode, k, query_path, recording_id, vector, start_s, end_s)
+    _check_features(features, mode, any_piece, vector, start_s, end_s)
     st = store if isinstance(store, Store) else Store(store, create=False)
     passage = start_s is not None or end_s is not None
     level = "window" if (passage or windows) else "recording"
@@ -117,6 +124,12 @@ def search(
         qinfo.update(path=str(query_path), recording_id=q_rid)
     if passage:
         qinfo.update(start_s=start_s, end_s=end_s)
+    if features == "curves":
+        hits = _curve_search(st, space, recs, q_rid, q_meta, query_path, where, piece_column, k)
+        _attach_metadata(hits, recs)
+        timings["total"] = time.perf_counter() - t0
+        qinfo["features"] = "curves"
+        return SearchResult(hits=hits, query=qinfo, space=space.space_id, backend="curves", timings=timings)
     qvec = query_vector(
         st,
         space,
@@ -213,6 +226,60 @@ def _check_request(
         raise ConfigError("give exactly one query: a file (--query), a stored recording (--id) or a vector")
     if (start_s is not None or end_s is not None) and vector is not None:
         raise ConfigError("a passage (--start/--end) needs an audio query, not a vector")
+
+
+def _check_features(
+    features: str,
+    mode: str,
+    any_piece: bool,
+    vector: np.ndarray | None,
+    start_s: float | None,
+    end_s: float | None,
+) -> None:
+    """``features="curves"`` compares whole performances of one piece in interpretation mode."""
+    check_choice("features", features, FEATURES)
+    if features != "curves":
+        return
+    if mode != "interpretation":
+        raise ConfigError("--features curves compares interpretations", hint="add --mode interpretation")
+    if any_piece:
+        raise ConfigError(
+            "--features curves compares performances of one piece",
+            hint="across pieces, store style statistics with `embedstore style --write-space` and use "
+            "`embedstore evaluate-retrieval --features curves`",
+        )
+    if vector is not None or start_s is not None or end_s is not None:
+        raise ConfigError("--features curves needs a whole recording as the query (no vector, no passage)")
+
+
+def _curve_search(
+    st: Store,
+    space: Space,
+    recs: pd.DataFrame,
+    q_rid: str | None,
+    q_meta: dict,
+    query_path: str | Path | None,
+    where: str | None,
+    piece_column: str,
+    k: int,
+) -> list[Hit]:
+    """Other performances of the query's piece (or of the ``where`` selection) ranked by curve similarity."""
+    seq = frames_space_for(st, space)
+    if seq is None:
+        raise SearchError(
+            f"setup {space.setup_key} stores no frame sequences",
+            hint="re-index with `embedstore index ... --frames` to compare interpretation curves",
+        )
+    if where:
+        cands = list(st.recordings(where)["recording_id"])
+    elif q_rid is not None and piece_column in recs.columns and q_meta.get(piece_column) is not None:
+        cands = list(recs.loc[recs[piece_column] == q_meta[piece_column], "recording_id"])
+    else:
+        raise SearchError(
+            f"the query's {piece_column!r} is unknown",
+            hint="query a stored recording indexed with --metadata, or select the performances with --where",
+        )
+    return curve_hits(st, seq, cands, query_recording_id=q_rid, query_path=query_path, k=k)
 
 
 def _query_recording(
