@@ -103,7 +103,10 @@ def test_passage_curves_and_style_commands(chroma_store):
     )
     assert r.exit_code == 0, r.output
     assert len(json.loads(r.output)["recordings"]) == 3
-    r = runner.invoke(app, ["style", "--store", chroma_store.uri, "--write-space"])
+
+
+def test_style_command_writes_the_style_space(chroma_store_copy):
+    r = runner.invoke(app, ["style", "--store", chroma_store_copy.uri, "--write-space"])
     assert r.exit_code == 0, r.output
     assert "wrote space style.L0.recording-mean" in r.output
 

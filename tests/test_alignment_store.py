@@ -145,7 +145,8 @@ def test_interpretation_search_by_curves(chroma_store):
     assert "evaluate-retrieval --features curves" in e.value.hint
 
 
-def test_cli_curves_features_in_search_and_evaluate_retrieval(chroma_store):
+def test_cli_curves_features_in_search_and_evaluate_retrieval(chroma_store_copy):
+    chroma_store = chroma_store_copy
     from typer.testing import CliRunner
 
     from embedstore.cli import app

@@ -94,7 +94,8 @@ def test_passage_search_is_frame_accurate(chroma_store, manifest):
     assert [h.confidence for h in res.hits] == sorted((h.confidence for h in res.hits), reverse=True)
 
 
-def test_style_space_and_curve_similarity(chroma_store):
+def test_style_space_and_curve_similarity(chroma_store_copy):
+    chroma_store = chroma_store_copy
     from embedstore.performance.curves import (
         STYLE_VECTOR,
         curve_similarity,
