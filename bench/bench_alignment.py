@@ -11,9 +11,10 @@ Data (dev only, ``../shared/data``; nothing here was tuned on these figures' hel
    the returned span overlaps >= 50 % of the true span; boundary error = |start - true start| and |end - true
    end| pooled. Methods: (a) today's window matching (``embedstore search --windows``, chroma store, 10 s / 5 s
    windows: the best window of each target); (b) a plain chroma-statistics baseline without the project
-   (librosa CENS mean+std over 10 s windows every 1 s, cosine); (c) two-stage: the 3 best windows of each
-   target from (a), then subsequence DTW around them (``embedstore.performance.passages.refine_hits``); (d)
-   subsequence DTW over the whole target (no candidate stage).
+   (librosa CENS mean+std over 10 s windows every 1 s, cosine); (c) two-stage, what ``embedstore search --start/--end``
+   now does by default on a chroma store (50 window candidates from the index, then subsequence DTW around them on
+   the stored frame sequences, best region per recording); (d) subsequence DTW over the whole target (no
+   candidate stage).
 2. **Beat transfer** (mir_eval F-measure, 70 ms): from each piece's first performer to the other three, (a) on
    the shared 30 s clips (corresponding beats: the clips start at the same bar) and (b) on asap-long (beats
    whose bar position lies in both excerpts; free-end alignment of partially overlapping excerpts).
@@ -21,8 +22,13 @@ Data (dev only, ``../shared/data``; nothing here was tuned on these figures' hel
    random ranking): vienna-dev and the shared asap-dev clips; window matching in interpretation mode (chroma,
    bssl) vs the style space (z-scored style statistics from alignment curves), and on vienna-dev also with MIDI
    chord asynchrony added (where note onsets are known).
+3b. **PercePiano**: does the style space predict the 19 ratings? ``embedstore probe --task ratings`` (ridge, folds
+   grouped by performer) on the style space vs the bssl and chroma recording embeddings.
 4. **Cost**: feature extraction time per hour of audio, bytes per hour (stored sequence and feature cache),
-   alignment time and memory (an hour-long pair, in a subprocess for the peak RSS), passage-search time.
+   alignment time and memory (an hour-long pair, in a subprocess, peak RSS above the process's own), passage-search
+   time.
+5. **Queries/s** of passage search on a 1,000-recording store (15 s segments of asap-long), window matching vs
+   refined.
 
 Figures are reported for all pieces and separately for the development composers (used while choosing the
 method: Chopin, Bach, Haydn, Mozart, Scriabin) and the held-out ones (Beethoven, Liszt, Ravel, Schubert).
@@ -56,7 +62,7 @@ from embedstore.alignment.sync import align_features  # noqa: E402
 from embedstore.alignment.transfer import transfer_times  # noqa: E402
 from embedstore.config import cache_dir, shared_data_dir  # noqa: E402
 from embedstore.evaluation.stats import bootstrap_ci  # noqa: E402
-from embedstore.performance.passages import passage_features, refine_hits  # noqa: E402
+from embedstore.performance.passages import passage_features  # noqa: E402
 from embedstore.performance.sources import cached_features  # noqa: E402
 from embedstore.pipeline import index_paths  # noqa: E402
 from embedstore.search import search  # noqa: E402
@@ -66,7 +72,6 @@ from embedstore.utils import dumps, machine_description  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 PASSAGE_S = 10.0
 QUERIES_PER_EXCERPT = 3
-TOP_WINDOWS = 3  # window candidates per target for the two-stage method
 AMBIGUOUS_MARGIN = 0.1  # a two-stage hit whose margin is below this is reported as ambiguous (repeated music)
 
 
@@ -112,7 +117,7 @@ def span_scores(found: tuple[float, float], true: tuple[float, float]) -> tuple[
 
 def passages(ex: list[Excerpt]) -> dict:
     data_dir = cache_dir() / "alignment" / "asap-long"
-    st, key = store_for("asap-long", data_dir / "audio", data_dir / "manifest.csv", "chroma")
+    st, key = store_for("asap-long-frames", data_dir / "audio", data_dir / "manifest.csv", "chroma")
     recs = st.recordings().set_index("file_name")
     rid = {e.clip_id: recs.loc[f"{e.clip_id}.flac", "recording_id"] for e in ex}
     rng = np.random.default_rng(0)
@@ -121,7 +126,7 @@ def passages(ex: list[Excerpt]) -> dict:
         by_piece.setdefault(e.piece_id, []).append(e)
     plain_cache: dict = {}
     rows = []
-    times = {"window": [], "plain": [], "two_stage_dtw": [], "full_dtw": []}
+    times = {"window": [], "two_stage": [], "plain": [], "full_dtw": []}
     for e in ex:
         qfeat = passage_features(e.audio)
         for _ in range(QUERIES_PER_EXCERPT):
@@ -139,9 +144,20 @@ def passages(ex: list[Excerpt]) -> dict:
             where = f"piece_id = '{e.piece_id}'"
             tic = time.perf_counter()
             res = search(
-                st, recording_id=rid[e.clip_id], start_s=s, end_s=q_end, windows=True, k=400, where=where
+                st,
+                recording_id=rid[e.clip_id],
+                start_s=s,
+                end_s=q_end,
+                windows=True,
+                k=400,
+                where=where,
+                refine=False,
             )
             times["window"].append(time.perf_counter() - tic)
+            tic = time.perf_counter()
+            res2 = search(st, recording_id=rid[e.clip_id], start_s=s, end_s=q_end, k=10, where=where)
+            times["two_stage"].append(time.perf_counter() - tic)
+            refined_by_rec = {h.recording_id: h for h in res2.hits}
             qv = plain_query(e.audio, s, q_end, plain_cache)
             q = qfeat.slice(s, q_end)
             for o, true in targets:
@@ -154,13 +170,10 @@ def passages(ex: list[Excerpt]) -> dict:
                 plain = (float(starts[b]), float(starts[b]) + PASSAGE_S)
                 times["plain"].append(time.perf_counter() - tic)
                 tic = time.perf_counter()
-                refined = refine_hits(hits[:TOP_WINDOWS], q)
-                times["two_stage_dtw"].append(time.perf_counter() - tic)
-                tic = time.perf_counter()
                 of = passage_features(o.audio)
                 fm = find_matches(q.chroma, of.chroma, frame_rate=of.frame_rate)
                 times["full_dtw"].append(time.perf_counter() - tic)
-                ref = refined[0] if refined else None
+                ref = refined_by_rec.get(rid[o.clip_id])
                 full = fm[0] if fm else None
                 row = {
                     "piece": e.piece_id,
@@ -178,9 +191,10 @@ def passages(ex: list[Excerpt]) -> dict:
                 ):
                     ok, e0, e1 = span_scores(span, true)
                     row[name] = {"span": span, "correct": ok, "err": [e0, e1]}
-                row["two_stage"]["confidence"] = ref.confidence if ref else 0.0
-                row["two_stage"]["cost"] = ref.cost if ref else None
-                row["two_stage"]["margin"] = ref.margin if ref else None
+                al = (ref.alignment or {}) if ref else {}
+                row["two_stage"]["confidence"] = al.get("confidence", 0.0)
+                row["two_stage"]["cost"] = al.get("cost")
+                row["two_stage"]["margin"] = al.get("margin")
                 rows.append(row)
         print(f"  passages: {e.clip_id} done ({len(rows)} pairs)", flush=True)
     summary = {}
@@ -454,7 +468,8 @@ def percepiano() -> dict:
 
 # ------------------------------------------------------------------------------------------ 4. cost
 HOUR_SCRIPT = r"""
-import json, resource, sys, time
+import json, sys, time
+from pathlib import Path
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 from test_alignment_dtw import known_warp, notes, warped
@@ -462,17 +477,21 @@ from embedstore.alignment.sync import align_features
 rate = float(sys.argv[2])
 a = notes(int(3600 * rate), seed=5, rate=rate)
 b = warped(a, known_warp(int(3600 * rate * 1.1), len(a), depth=0.05))
-align_features(a.slice(0, 60), b.slice(0, 66))  # compile the kernels first
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+align_features(a.slice(0, 60), b.slice(0, 66))  # compile (or load) the kernels first
+def status(key):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+before = status("VmRSS")
 t = time.perf_counter()
 al = align_features(a, b)
 dt = time.perf_counter() - t
 w = known_warp(len(b), len(a), depth=0.05)
 j = np.arange(0, len(b), 97)
 err = np.abs(al.time_map.inverse()(j / rate) - w[j] / rate)
-print(json.dumps({"seconds": dt, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "rss_before_mb": before / 1024, "cells": sum(l["cells"] for l in al.levels),
-                  "levels": al.levels, "median_err_s": float(np.median(err))}))
+print(json.dumps({"seconds": dt, "peak_rss_mb": status("VmHWM"), "rss_before_mb": before,
+                  "cells": sum(l["cells"] for l in al.levels), "levels": al.levels, "median_err_s": float(np.median(err))}))
 """
 
 
@@ -603,7 +622,7 @@ def write_report(res: dict) -> None:
         names = {
             "window": "window matching (embedstore search --windows, chroma 10 s / 5 s)",
             "plain": "plain chroma statistics (librosa CENS mean+std, 10 s windows every 1 s)",
-            "two_stage": f"two-stage: top {TOP_WINDOWS} windows per target, then subsequence DTW",
+            "two_stage": "two-stage (embedstore search --start/--end, default: refined with stored frames)",
             "full_dtw": "subsequence DTW over the whole target",
         }
         for m, label in names.items():
@@ -626,7 +645,8 @@ def write_report(res: dict) -> None:
             "",
             "Median time per query-target pair: "
             + ", ".join(f"{k} {v['median'] * 1000:.1f} ms" for k, v in p["timing_s"].items())
-            + " (window: one search call per query over the piece's 4 recordings).",
+            + " (window and two-stage: one search call per query over the piece's 4 recordings, query embedding"
+            " included; plain and full DTW: per target, features precomputed).",
             "",
         ]
     if "beats" in res:
@@ -718,7 +738,7 @@ def write_report(res: dict) -> None:
             L.append(
                 f"- An hour against 66 min at {rate} frames/s (synthetic features): {h['seconds']:.1f} s, "
                 f"{h['cells'] / 1e6:.1f} M DTW cells (a full grid: {3600 * float(rate) * 3960 * float(rate) / 1e6:.0f} M), "
-                f"peak RSS {h['peak_rss_mb']:.0f} MB (process before aligning: {h['rss_before_mb']:.0f} MB), "
+                f"{h['peak_rss_mb'] - h['rss_before_mb']:.0f} MB above the process's {h['rss_before_mb']:.0f} MB (peak RSS), "
                 f"median error {h['median_err_s'] * 1000:.0f} ms."
             )
         L.append("")
