@@ -330,7 +330,7 @@ def beat_summary(rows: list[dict]) -> dict:
 
 # ------------------------------------------------------------------------------------------ 3. performers
 def performers() -> list[dict]:
-    from embedstore.performance.curves import STYLE_VECTOR, style_table, write_style_space
+    from embedstore.performance.style import STYLE_VECTOR, style_table, write_style_space
     from embedstore.projections.retrieval import evaluate_retrieval, evaluate_store_retrieval
 
     data = shared_data_dir()
@@ -412,7 +412,7 @@ def perf_row(name: str, method: str, cand: str, r: dict, extra: dict | None = No
 def percepiano() -> dict:
     """Do the style statistics predict PercePiano's ratings? ``embedstore probe`` (ridge, folds grouped by
     performer) on the style space vs the bssl and chroma recording embeddings, in one store."""
-    from embedstore.performance.curves import style_table, write_style_space
+    from embedstore.performance.style import style_table, write_style_space
 
     data = shared_data_dir() / "percepiano-dev"
     st = Store(cache_dir() / "alignment" / "bench-percepiano.lance")

@@ -96,13 +96,8 @@ def test_passage_search_is_frame_accurate(chroma_store, manifest):
 
 def test_style_space_and_curve_similarity(chroma_store_copy):
     chroma_store = chroma_store_copy
-    from embedstore.performance.curves import (
-        STYLE_VECTOR,
-        curve_similarity,
-        curves_report,
-        style_table,
-        write_style_space,
-    )
+    from embedstore.performance.curves import curve_similarity, curves_report
+    from embedstore.performance.style import STYLE_VECTOR, style_table, write_style_space
 
     tab = style_table(chroma_store)
     assert len(tab) == 9 and set(tab["piece"]) == {

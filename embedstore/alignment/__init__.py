@@ -7,6 +7,9 @@ Modules
 -------
 ``features``     frame features (quantised chroma / CENS, chroma onsets, onset strength, loudness) at 50 frames/s
 ``dtw``          banded DTW with fixed or free ends (numba kernel), cost functions, bands around coarse paths
+``chunking``     banded DTW in bounded pieces (hour-long recordings)
+``compare``      rank a piece's performances by interpretation-curve correlation
+``sequence``     the FrameFeatures container, CENS, the compact stored form
 ``sync``         multi-resolution alignment of two recordings -> :class:`Alignment` with a :class:`TimeMap`
 ``subsequence``  subsequence DTW: where does a passage occur in a recording (librosa)
 ``refine``       stage 2 of passage search: window candidates -> frame-accurate matches

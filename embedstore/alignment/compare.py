@@ -64,7 +64,7 @@ def rank_by_curves(
         curves.append(interpretation_curves(tm, grid, f.loudness, f.frame_rate, unit="reference"))
     rel = dict(zip(keys, relative_to_consensus(curves)))
     q = rel[query]
-    out = []
+    out: list[dict] = []
     for key in keys:
         if key == query:
             continue
@@ -79,5 +79,5 @@ def rank_by_curves(
                 "loudness_corr": lc,
             }
         )
-    out.sort(key=lambda d: -np.nan_to_num(d["score"], nan=-2.0))
+    out.sort(key=lambda d: -(d["score"] if np.isfinite(d["score"]) else -2.0))
     return out

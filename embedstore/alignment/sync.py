@@ -32,14 +32,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from embedstore.alignment.dtw import (
-    band_around_path,
-    banded_dtw,
-    chunked_dtw,
-    full_band,
-    local_cost,
-    path_cost,
-)
+from embedstore.alignment.chunking import chunked_dtw
+from embedstore.alignment.dtw import band_around_path, banded_dtw, full_band, local_cost, path_cost
 from embedstore.alignment.features import FrameFeatures, features_from_file, normalise_chroma
 from embedstore.alignment.timemap import TimeMap
 from embedstore.errors import ConfigError, check_choice
@@ -65,7 +59,7 @@ COARSE_RADIUS_S = 2.0
 SKIP_FACTOR = 0.5
 #: Largest coarsest grid (cells) before coarser levels are added.
 MAX_CELLS = 4_000_000
-#: Largest band solved at once at the finer levels (about 36 MB), see :func:`embedstore.alignment.dtw.chunked_dtw`.
+#: Largest band solved at once at the finer levels (about 36 MB), see :func:`embedstore.alignment.chunking.chunked_dtw`.
 MAX_BAND_CELLS = 4_000_000
 #: Shortest sequence (frames) worth aligning at a level; shorter levels are skipped.
 MIN_FRAMES = 8
@@ -281,7 +275,7 @@ def align_features(
     max_cells : int
         Largest coarsest grid before coarser levels are added.
     max_band_cells : int
-        Largest band solved at once at the finer levels (:func:`~embedstore.alignment.dtw.chunked_dtw`).
+        Largest band solved at once at the finer levels (:func:`~embedstore.alignment.chunking.chunked_dtw`).
     anchors : {"onsets", "path"}
         Build the time map from the cells where both recordings have an onset (:func:`onset_anchors`,
         interpolating linearly between them) or from every cell of the path.

@@ -249,7 +249,7 @@ def style(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Style statistics per performance (rubato, tempo and dynamic range...) relative to each piece's consensus."""
-    from embedstore.performance.curves import style_report
+    from embedstore.performance.style import style_report
     from embedstore.store import open_store
 
     tab, space = style_report(

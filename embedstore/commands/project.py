@@ -174,13 +174,14 @@ def evaluate_retrieval(
     ] = "embeddings",
 ) -> None:
     """Score retrieval in a space: MAP, MRR, MR1 (mean rank of the first relevant), P@1/5/10, with chance levels."""
+    from embedstore.errors import check_choice
     from embedstore.projections.workflow import retrieval_report
 
-    from embedstore.errors import check_choice
-
     check_choice("features", features, ("embeddings", "curves"))
-    if features == "curves":  # style statistics from alignment curves, stored as a space (computed if missing)
-        from embedstore.performance.curves import ensure_style_space
+    if (
+        features == "curves"
+    ):  # style statistics from alignment curves, stored as a space (computed if missing)
+        from embedstore.performance.style import ensure_style_space
         from embedstore.store import open_store
 
         space = ensure_style_space(open_store(store), piece_column=piece_column).space_id

@@ -116,8 +116,8 @@ def refine_hits(
     -------
     list of PassageHit, by decreasing confidence
     """
-    by_cand = {}
-    paths = {}
+    by_cand: dict[Candidate, Hit] = {}
+    paths: dict[str, str] = {}
     for h in hits:
         c = Candidate(h.recording_id, float(h.start_s), float(h.end_s), float(h.score))
         by_cand[c] = h

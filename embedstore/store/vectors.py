@@ -95,8 +95,8 @@ class VectorTables(RecordingCatalog):
         sk = spaces[0].setup_key
         for sp in spaces:
             if sp.level == SEQUENCE_LEVEL:
-                have = [e for e in batch if e.frames is not None]
-                tab = sequence_table(sp, [e.record["recording_id"] for e in have], [e.frames for e in have])
+                have = [(e.record["recording_id"], e.frames) for e in batch if e.frames is not None]
+                tab = sequence_table(sp, [r for r, _ in have], [f for _, f in have])
                 self.add_rows(sp.table_name, tab, schema=tab.schema)
                 continue
             rids: list[str] = []
