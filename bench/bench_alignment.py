@@ -641,12 +641,12 @@ def write_report(res: dict) -> None:
             "most wrong hits are the same music elsewhere: repeats, returning themes). The margin to the next-best "
             f"place flags {mg.get('wrong_flagged')} of the {mg.get('wrong')} wrong hits as ambiguous (margin < "
             f"{mg.get('threshold')}; {100 * mg.get('flagged_share', 0):.1f} % of all hits flagged, accuracy "
-            f"{mg.get('accuracy_flagged')} flagged vs {mg.get('accuracy_unflagged')} unflagged).",
+            f"{mg.get('accuracy_flagged') or 0:.3f} flagged vs {mg.get('accuracy_unflagged') or 0:.3f} unflagged).",
             "",
-            "Median time per query-target pair: "
+            "Median time: "
             + ", ".join(f"{k} {v['median'] * 1000:.1f} ms" for k, v in p["timing_s"].items())
-            + " (window and two-stage: one search call per query over the piece's 4 recordings, query embedding"
-            " included; plain and full DTW: per target, features precomputed).",
+            + " (window and two-stage: per query, one search call over the piece's 4 recordings, query embedding"
+            " included; plain and full DTW: per query-target pair, features precomputed).",
             "",
         ]
     if "beats" in res:
@@ -704,25 +704,6 @@ def write_report(res: dict) -> None:
         if q["returncode"]:
             L.append(f"(probe failed: {q['stderr_tail'][-300:]})")
         L.append("")
-    if "qps" in res:
-        q = res["qps"]
-        L += [
-            f"## 5. Passage queries per second, {q['recordings']}-recording store",
-            "",
-            "15 s segments of the asap-long excerpts, chroma 10 s / 5 s windows with stored frame sequences; 40 "
-            "stored-recording queries of a 10 s passage, k = 10, backend auto, one process (see the load above).",
-            "",
-            "| search | queries/s | ms per query | stages (ms) |",
-            "|---|---|---|---|",
-        ]
-        for key, label in (
-            ("windows", "window matching (`--no-refine`)"),
-            ("refined", "two-stage, refined (default)"),
-        ):
-            v = q[key]
-            stages = ", ".join(f"{k2} {x:.1f}" for k2, x in v["stage_ms"].items())
-            L.append(f"| {label} | {v['queries_per_s']:.1f} | {v['ms_per_query']:.0f} | {stages} |")
-        L.append("")
     if "cost" in res:
         c = res["cost"]
         L += [
@@ -742,6 +723,25 @@ def write_report(res: dict) -> None:
                 f"median error {h['median_err_s'] * 1000:.0f} ms."
             )
         L.append("")
+    if "qps" in res:
+        q = res["qps"]
+        L += [
+            f"## 5. Passage queries per second, {q['recordings']}-recording store",
+            "",
+            "15 s segments of the asap-long excerpts, chroma 10 s / 5 s windows with stored frame sequences; 40 "
+            "stored-recording queries of a 10 s passage, k = 10, backend auto, one process (see the load above).",
+            "",
+            "| search | queries/s | ms per query | stages (ms) |",
+            "|---|---|---|---|",
+        ]
+        for key, label in (
+            ("windows", "window matching (`--no-refine`)"),
+            ("refined", "two-stage, refined (default)"),
+        ):
+            v = q[key]
+            stages = ", ".join(f"{k2} {x:.1f}" for k2, x in v["stage_ms"].items())
+            L.append(f"| {label} | {v['queries_per_s']:.1f} | {v['ms_per_query']:.0f} | {stages} |")
+        L.append("")
     (RESULTS / "alignment.md").write_text("\n".join(L) + "\n")
 
 
@@ -756,12 +756,15 @@ def main() -> None:
     res = {
         k: v for k, v in old.items() if k in ("passages", "beats", "performers", "percepiano", "qps", "cost")
     }
-    res.update(
-        command="python bench/bench_alignment.py"
-        + (f" --parts {a.parts}" if a.parts != ap.get_default("parts") else ""),
-        machine=machine_description(),
-        load_start=[round(x, 2) for x in os.getloadavg()],
-    )
+    if any(parts):
+        res.update(
+            command="python bench/bench_alignment.py"
+            + (f" --parts {a.parts}" if a.parts != ap.get_default("parts") else ""),
+            machine=machine_description(),
+            load_start=[round(x, 2) for x in os.getloadavg()],
+        )
+    else:  # re-render the report from the results file only
+        res.update({k: old[k] for k in ("command", "machine", "load_start", "load_end") if k in old})
     ex = build_excerpts()
     write_and_render(ex)
     if "passages" in parts:
@@ -784,7 +787,8 @@ def main() -> None:
     if "cost" in parts:
         res["cost"] = cost(ex)
         print(json.dumps({k: v for k, v in res["cost"].items() if k != "hour_long"}, indent=1))
-    res["load_end"] = [round(x, 2) for x in os.getloadavg()]
+    if any(parts):
+        res["load_end"] = [round(x, 2) for x in os.getloadavg()]
     write_report(res)
     print(f"wrote {RESULTS / 'alignment.md'}")
 
