@@ -592,7 +592,15 @@ def qps(ex: list[Excerpt]) -> dict:
 # ------------------------------------------------------------------------------------------ report
 def write_report(res: dict) -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "alignment.json").write_text(dumps(res) + "\n")
+    slim = dict(res)
+    if "passages" in res:  # keep the pairs some method got wrong (the JSON stays small)
+        pas = dict(res["passages"])
+        pas["rows"] = [
+            r for r in pas["rows"] if not all(r[m]["correct"] for m in ("window", "plain", "two_stage"))
+        ]
+        pas["rows_kept"] = "pairs where window matching, the plain baseline or the two-stage search was wrong"
+        slim["passages"] = pas
+    (RESULTS / "alignment.json").write_text(dumps(slim) + "\n")
     L = ["# Alignment: passage search, beat transfer, performer retrieval from curves", ""]
     L.append(f"Command: `{res['command']}`  ")
     L.append(
