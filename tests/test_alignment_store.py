@@ -188,3 +188,17 @@ def test_cli_curves_features_in_search_and_evaluate_retrieval(chroma_store_copy)
     res = json.loads(r.output)
     assert res["space"] == "style.L0.recording-mean" and res["mean"]["n_queries"] == 9
     assert res["chance"]["map"] > 0
+
+
+def test_passage_to_the_end_of_an_unstored_file_is_refined(chroma_store, tmp_path):
+    import soundfile as sf
+
+    src = chroma_store.recording("Brunelli__Piece_03__Castell")["path"]
+    y, sr = sf.read(src, dtype="float32")
+    q = tmp_path / "take.wav"
+    sf.write(q, 0.5 * y[: int(9 * sr)], sr)  # not in the store
+    res = search(chroma_store, query_path=q, start_s=1.0, k=3)
+    assert res.query["refined"] and res.hits[0].metadata["file_name"] == "Brunelli__Piece_03__Castell.flac"
+    assert res.hits[0].start_s == pytest.approx(1.0, abs=0.2) and res.hits[0].end_s == pytest.approx(
+        9.0, abs=0.3
+    )

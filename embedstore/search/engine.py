@@ -192,7 +192,7 @@ def search(
             query_recording_id=q_rid,
             query_path=query_path if query_path is not None else q_meta.get("path"),
             start_s=float(start_s or 0.0),
-            end_s=float(end_s if end_s is not None else q_meta.get("duration_s", 0.0)),
+            end_s=None if end_s is None else float(end_s),
             per_recording=not windows,
         )[:k]
         qinfo["refined"] = True

@@ -59,7 +59,7 @@ def refine_passage_hits(
     query_recording_id: str | None,
     query_path: str | Path | None,
     start_s: float,
-    end_s: float,
+    end_s: float | None,
     per_recording: bool = True,
 ) -> list[Hit]:
     """Refined copies of passage hits (see the module docstring).
@@ -76,7 +76,7 @@ def refine_passage_hits(
     query_path : str, Path or None
         The query's audio (used when the query has no stored sequence).
     start_s, end_s : float
-        The passage, seconds.
+        The passage, seconds (``end_s=None``: to the end of the query).
     per_recording : bool
         One hit per recording (the best region), else one per candidate region.
 
@@ -93,7 +93,7 @@ def refine_passage_hits(
         q = _features(index_sequence(audio.samples, audio.sample_rate), seq)
     else:
         raise SearchError("the passage query has neither a stored frame sequence nor audio")
-    q = q.slice(start_s, end_s)
+    q = q.slice(start_s, q.duration_s if end_s is None else end_s)
     by_cand = {Candidate(h.recording_id, float(h.start_s), float(h.end_s), float(h.score)): h for h in hits}
     have = [c for c in by_cand if c.key in stored]
     found = refine_candidates(
