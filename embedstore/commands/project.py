@@ -178,9 +178,7 @@ def evaluate_retrieval(
     from embedstore.projections.workflow import retrieval_report
 
     check_choice("features", features, ("embeddings", "curves"))
-    if (
-        features == "curves"
-    ):  # style statistics from alignment curves, stored as a space (computed if missing)
+    if features == "curves":  # style statistics from alignment curves, stored as a space (made if missing)
         from embedstore.performance.style import ensure_style_space
         from embedstore.store import open_store
 
