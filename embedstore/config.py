@@ -22,6 +22,8 @@ DEFAULT_BATCH_FILES = 16
 DEFAULT_BATCH_WINDOWS = 32
 #: Number of hits a search returns.
 DEFAULT_K = 10
+#: Encoders whose setups store frame sequences for alignment unless told otherwise (``index --frames``).
+FRAMES_BY_DEFAULT: tuple[str, ...] = ("chroma",)
 
 # -- audio validation
 #: Longest recording accepted by default (seconds); longer files are rejected as ``too_long``.

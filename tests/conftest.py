@@ -34,6 +34,18 @@ def chroma_store(synth_collection, tmp_path_factory):
     return st
 
 
+@pytest.fixture
+def chroma_store_copy(chroma_store, tmp_path):
+    """A private copy of ``chroma_store`` for tests that add spaces to it (the session store stays unchanged)."""
+    import shutil
+
+    from embedstore.store import Store
+
+    dst = tmp_path / "chroma-copy.lance"
+    shutil.copytree(chroma_store.uri, dst)
+    return Store(dst)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     from embedstore.config import shared_data_dir

@@ -104,10 +104,18 @@ def test_search_json_by_file_and_id(indexed):
     res = _run("search", "--store", store, "--id", rid, "-k", "3", "--exclude-same-recording", "--json")
     assert rid not in [h["recording_id"] for h in json.loads(res.output)]
     res = _run(
-        "search", "--store", store, "--query", q, "--start", 2, "--end", 6, "--windows", "--json", "-k", 4
-    )
+        "search", "--store", store, "--query", q, "--start", 2, "--end", 6, "--windows", "--json", "-k", 4,
+        "--no-refine",
+    )  # fmt: skip
     hits = json.loads(res.output)
     assert len(hits) == 4 and all(h["end_s"] - h["start_s"] == pytest.approx(4.0) for h in hits)
+    res = _run(  # chroma stores frame sequences: passages are refined by default (issue 13)
+        "search", "--store", store, "--query", q, "--start", 2, "--end", 6, "--windows", "--json", "-k", 4
+    )  # fmt: skip
+    hits = json.loads(res.output)
+    assert len(hits) == 4 and all(
+        h["alignment"]["window_end_s"] - h["alignment"]["window_start_s"] == 4 for h in hits
+    )
     piece = hits[0]["piece_id"]
     res = _run("search", "--store", store, "--query", q, "--where", f"piece_id = '{piece}'", "--json")
     assert {h["piece_id"] for h in json.loads(res.output)} == {piece}

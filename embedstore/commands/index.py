@@ -46,6 +46,13 @@ def index(
         float, typer.Option(help="Reject files longer than this many seconds.")
     ] = config.DEFAULT_MAX_DURATION_S,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    frames: Annotated[
+        bool | None,
+        typer.Option(
+            "--frames/--no-frames",
+            help="Store frame sequences for alignment (frame-accurate passages, curves); default on for chroma.",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Index a collection: decode, embed (every layer, per window and pooled) and store. Resumable."""
@@ -70,6 +77,7 @@ def index(
         max_duration_s=max_duration,
         progress=progress and not json_out,
         encoder_kwargs=kw,
+        frames=frames,
     )
     d = rep.as_dict()
     if json_out:

@@ -166,10 +166,23 @@ def evaluate_retrieval(
     per_query: Annotated[
         bool, typer.Option("--per-query/--summary", help="Markdown: include one row per query.")
     ] = True,
+    features: Annotated[
+        str,
+        typer.Option(
+            help="embeddings, or curves (style statistics from alignment curves; computed if missing)."
+        ),
+    ] = "embeddings",
 ) -> None:
     """Score retrieval in a space: MAP, MRR, MR1 (mean rank of the first relevant), P@1/5/10, with chance levels."""
+    from embedstore.errors import check_choice
     from embedstore.projections.workflow import retrieval_report
 
+    check_choice("features", features, ("embeddings", "curves"))
+    if features == "curves":  # style statistics from alignment curves, stored as a space (made if missing)
+        from embedstore.performance.style import ensure_style_space
+        from embedstore.store import open_store
+
+        space = ensure_style_space(open_store(store), piece_column=piece_column).space_id
     res, text = retrieval_report(
         store,
         fmt=fmt,

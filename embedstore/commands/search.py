@@ -45,6 +45,17 @@ def search(
         bool, typer.Option("--any-piece", help="Interpretation mode: search across pieces.")
     ] = False,
     piece_column: Annotated[str, typer.Option(help="Metadata column naming the piece.")] = "piece_id",
+    refine: Annotated[
+        bool | None,
+        typer.Option(
+            "--refine/--no-refine",
+            help="Passages: frame-accurate start/end by subsequence DTW (default: when frames are stored).",
+        ),
+    ] = None,
+    features: Annotated[
+        str,
+        typer.Option(help="embeddings, or curves (interpretation mode: tempo/loudness curves of one piece)."),
+    ] = "embeddings",
     json_out: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
 ) -> None:
     """Find the performances (or passages) most similar to a query recording."""
@@ -68,6 +79,8 @@ def search(
         mode=mode,
         any_piece=any_piece,
         piece_column=piece_column,
+        refine=refine,
+        features=features,
     )
     if json_out:
         print_json([h.as_dict() for h in res.hits])
@@ -89,7 +102,8 @@ def search(
             str(i),
             f"{h.score:.3f}",
             m.get("file_name") or h.recording_id,
-            f"{h.start_s:.1f}-{h.end_s:.1f}",
+            f"{h.start_s:.2f}-{h.end_s:.2f}"
+            + (f" (confidence {h.alignment['confidence']:.2f})" if h.alignment else ""),
             str(m.get("piece_id", m.get("title", "")) or ""),
             str(m.get("performer_code", "") or ""),
         )

@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from embedstore import config
+from embedstore.alignment.features import SEQUENCE_COLUMNS, STORED_RATE, sequence_provenance
 from embedstore.encoders import Encoder, get_encoder
 from embedstore.errors import ConfigError, EmbedstoreError
 from embedstore.metadata import MetadataIndex
 from embedstore.pipeline.discover import discover
 from embedstore.pipeline.report import IndexReport, ProgressBar, StageTimer
 from embedstore.pipeline.stages import Decoded, Rejected, Skipped, encode_batch, read_one, write_batch
-from embedstore.store import CORE_RECORDING_COLUMNS, EncodedRecording, Space, Store, setup_key
+from embedstore.store import CORE_RECORDING_COLUMNS, EncodedRecording, Space, Store, sequence_space, setup_key
 
 ReadResult = Decoded | Rejected | Skipped
 
@@ -60,6 +61,7 @@ def index_paths(
     optimize: bool = True,
     encoder_kwargs: dict | None = None,
     stop_after_batches: int | None = None,
+    frames: bool | None = None,
 ) -> IndexReport:
     """Index audio files into a store (resumable, incremental).
 
@@ -93,6 +95,11 @@ def index_paths(
         Passed to the encoder factory (e.g. ``model_path``, ``dtype``).
     stop_after_batches : int, optional
         Stop after that many written batches (for tests of resumption).
+    frames : bool, optional
+        Also store each recording's frame sequence (CENS chroma, onset strength, loudness at 10 frames/s, about
+        1 MB per hour; :func:`embedstore.alignment.features.index_sequence`) in the setup's sequence space, for
+        frame-accurate passage search and interpretation curves. Default: on for the ``chroma`` encoder. Applies to
+        the recordings this run encodes.
 
     Returns
     -------
@@ -113,7 +120,14 @@ def index_paths(
     )
     with timer("prepare"):
         run = _start_run(
-            st, enc, window_s=window_s, hop_s=hop_s, poolings=poolings, metadata=meta_index, timer=timer
+            st,
+            enc,
+            window_s=window_s,
+            hop_s=hop_s,
+            poolings=poolings,
+            metadata=meta_index,
+            timer=timer,
+            frames=(enc.name in config.FRAMES_BY_DEFAULT) if frames is None else bool(frames),
         )
     run.report.files_seen = len(files)
     read_options = dict(
@@ -160,6 +174,7 @@ class _Run:
     timer: StageTimer
     seen_hashes: dict[str, str] = field(default_factory=dict)
     meta_updates: list[dict] = field(default_factory=list)
+    frames: bool = False
 
 
 def _start_run(
@@ -171,10 +186,17 @@ def _start_run(
     poolings: Sequence[str],
     metadata: MetadataIndex | None,
     timer: StageTimer,
+    frames: bool = False,
 ) -> _Run:
     """Declare the setup's spaces, clean what an interrupted run left, read what is indexed already."""
     key = setup_key(enc.name, window_s, hop_s)
     spaces = st.register_setup(enc, window_s=window_s, hop_s=hop_s, poolings=poolings)
+    if frames:
+        seq = sequence_space(
+            key, enc.name, dim=len(SEQUENCE_COLUMNS), frame_rate=STORED_RATE, provenance=sequence_provenance()
+        )
+        st.register_spaces([seq])
+        spaces = [*spaces, seq]
     report = IndexReport(setup_key=key, encoder=enc.name)
     report.cleaned_partial = st.clean_partial(key)
     recs = st.recordings()
@@ -188,6 +210,7 @@ def _start_run(
         path_to_id=dict(zip(recs["path"], recs["recording_id"])) if len(recs) else {},
         metadata=metadata,
         timer=timer,
+        frames=frames,
     )
 
 
@@ -214,7 +237,7 @@ def _run_batches(
                 good, rejects = _sort_results(run, results)
                 with run.timer("encode"):
                     encoded, failed = _encode_isolating_failures(
-                        good, run.encoder, batch_windows=batch_windows
+                        good, run.encoder, batch_windows=batch_windows, frames=run.frames
                     )
                 run.report.rejected += failed
                 rejects += failed
@@ -293,14 +316,14 @@ def _sort_results(run: _Run, results: list[ReadResult]) -> tuple[list[Decoded], 
 
 
 def _encode_isolating_failures(
-    good: list[Decoded], enc: Encoder, *, batch_windows: int
+    good: list[Decoded], enc: Encoder, *, batch_windows: int, frames: bool = False
 ) -> tuple[list[EncodedRecording], list[Rejected]]:
     """Encode a batch; when the encoder fails on it, encode file by file and reject only the failing files.
 
     An :class:`EmbedstoreError` (a configuration problem, e.g. non-finite output) stops the run.
     """
     try:
-        return encode_batch(good, enc, batch_windows=batch_windows), []
+        return encode_batch(good, enc, batch_windows=batch_windows, frames=frames), []
     except EmbedstoreError:
         raise
     except Exception:  # noqa: BLE001 - isolate the failing file, keep the rest
@@ -309,7 +332,7 @@ def _encode_isolating_failures(
     failed: list[Rejected] = []
     for d in good:
         try:
-            encoded += encode_batch([d], enc, batch_windows=batch_windows)
+            encoded += encode_batch([d], enc, batch_windows=batch_windows, frames=frames)
         except Exception as e:  # noqa: BLE001
             failed.append(Rejected(d.path, "encoder_failed", f"{type(e).__name__}: {e}", d.content_hash))
     return encoded, failed

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from embedstore import config
+from embedstore.alignment.features import index_sequence
 from embedstore.audio import frame_windows, load_audio, probe_audio
 from embedstore.encoders import Encoder
 from embedstore.errors import AudioError, ConfigError
@@ -206,12 +207,13 @@ def embed_windows(encoder: Encoder, windows: np.ndarray, *, batch_windows: int =
 
 
 def encode_batch(
-    items: Sequence[Decoded], encoder: Encoder, *, batch_windows: int = 32
+    items: Sequence[Decoded], encoder: Encoder, *, batch_windows: int = 32, frames: bool = False
 ) -> list[EncodedRecording]:
     """Encoder stage: embed the windows of many files together, in fixed-size batches.
 
     Files are sorted by length so batches are filled evenly; results come back in the input order. Non-finite
-    encoder output is a :class:`ConfigError`.
+    encoder output is a :class:`ConfigError`. With ``frames``, each recording also gets its frame sequence for
+    the setup's sequence space (:func:`embedstore.alignment.features.index_sequence`).
     """
     if not items:
         return []
@@ -233,6 +235,7 @@ def encode_batch(
             starts_s=d.starts_s.astype(np.float64),
             ends_s=(d.starts_s + window_s).astype(np.float64),
             weights=d.weights,
+            frames=index_sequence(d.samples, d.sample_rate) if frames else None,
         )
         pos += n
     return [res[i] for i in range(len(items))]

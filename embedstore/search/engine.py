@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from embedstore.errors import ConfigError, SearchError, check_choice
+from embedstore.search.frames import curve_hits, frames_space_for, refine_passage_hits
 from embedstore.search.interpretation_mode import interpretation_search
 from embedstore.search.passages import attach_best_windows
 from embedstore.search.queries import query_vector
@@ -22,6 +23,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 Mode = Literal["plain", "interpretation"]
 MODES = ("plain", "interpretation")
+Features = Literal["embeddings", "curves"]
+FEATURES = ("embeddings", "curves")
+#: Window candidates taken from the index for a refined passage search: at least this many, ...
+REFINE_CANDIDATES = 50
+#: ... and this many per requested hit.
+REFINE_PER_HIT = 5
 #: Recordings columns kept in a hit's metadata besides the user's columns.
 HIT_CORE_COLUMNS = ("file_name", "duration_s")
 
@@ -45,6 +52,8 @@ def search(
     mode: Mode | str = "plain",
     any_piece: bool = False,
     piece_column: str = "piece_id",
+    refine: bool | None = None,
+    features: Features | str = "embeddings",
 ) -> SearchResult:
     """Find the performances most similar to a query.
 
@@ -79,6 +88,12 @@ def search(
         Interpretation mode: search across pieces instead of other performances of the same piece.
     piece_column : str
         Metadata column naming the piece (interpretation mode).
+    refine : bool, optional
+        Passage queries: refine the hits frame-accurately with the stored frame sequences
+        (:mod:`embedstore.search.frames`). Default: when the setup stores them; ``True`` without them is an error.
+    features : str
+        ``embeddings``, or ``curves`` (interpretation mode, other performances of the query's piece): rank by the
+        correlation of tempo and loudness curves computed from the stored frame sequences.
 
     Returns
     -------
@@ -87,6 +102,7 @@ def search(
     """
     t0 = time.perf_counter()
     _check_request(backend, mode, k, query_path, recording_id, vector, start_s, end_s)
+    _check_features(features, mode, any_piece, vector, start_s, end_s)
     st = store if isinstance(store, Store) else Store(store, create=False)
     passage = start_s is not None or end_s is not None
     level = "window" if (passage or windows) else "recording"
@@ -108,6 +124,12 @@ def search(
         qinfo.update(path=str(query_path), recording_id=q_rid)
     if passage:
         qinfo.update(start_s=start_s, end_s=end_s)
+    if features == "curves":
+        hits = _curve_search(st, space, recs, q_rid, q_meta, query_path, where, piece_column, k)
+        _attach_metadata(hits, recs)
+        timings["total"] = time.perf_counter() - t0
+        qinfo["features"] = "curves"
+        return SearchResult(hits=hits, query=qinfo, space=space.space_id, backend="curves", timings=timings)
     qvec = query_vector(
         st,
         space,
@@ -122,6 +144,12 @@ def search(
     )
     timings["embed_query"] = time.perf_counter() - t
 
+    seq = frames_space_for(st, space) if passage and refine is not False else None
+    if refine and passage and seq is None:
+        raise SearchError(
+            f"setup {space.setup_key} stores no frame sequences",
+            hint="re-index with `embedstore index ... --frames`, or search with --no-refine",
+        )
     t = time.perf_counter()
     es = load_space(st, space)
     allowed_ids: set[str] | None = None
@@ -147,12 +175,28 @@ def search(
         )
     else:
         allowed = None if allowed_ids is None else es.keys[np.isin(es.recording_ids, list(allowed_ids))]
-        if level == "recording" or windows:
-            scores, keys, used = ranked(st, space, es, qvec[None], k, allowed, backend)
+        if level == "recording" or windows or seq is not None:
+            n = k if seq is None else max(REFINE_CANDIDATES, REFINE_PER_HIT * k)
+            scores, keys, used = ranked(st, space, es, qvec[None], n, allowed, backend)
             hits = hits_from_keys(es, scores[0], keys[0])
         else:
             hits, used = best_window_per_recording(st, space, es, qvec, k, allowed, backend)
     timings["search"] = time.perf_counter() - t
+
+    if seq is not None and hits:
+        t = time.perf_counter()
+        hits = refine_passage_hits(
+            st,
+            seq,
+            hits,
+            query_recording_id=q_rid,
+            query_path=query_path if query_path is not None else q_meta.get("path"),
+            start_s=float(start_s or 0.0),
+            end_s=None if end_s is None else float(end_s),
+            per_recording=not windows,
+        )[:k]
+        qinfo["refined"] = True
+        timings["align"] = time.perf_counter() - t
 
     if level == "recording" and hits:
         t = time.perf_counter()
@@ -182,6 +226,60 @@ def _check_request(
         raise ConfigError("give exactly one query: a file (--query), a stored recording (--id) or a vector")
     if (start_s is not None or end_s is not None) and vector is not None:
         raise ConfigError("a passage (--start/--end) needs an audio query, not a vector")
+
+
+def _check_features(
+    features: str,
+    mode: str,
+    any_piece: bool,
+    vector: np.ndarray | None,
+    start_s: float | None,
+    end_s: float | None,
+) -> None:
+    """``features="curves"`` compares whole performances of one piece in interpretation mode."""
+    check_choice("features", features, FEATURES)
+    if features != "curves":
+        return
+    if mode != "interpretation":
+        raise ConfigError("--features curves compares interpretations", hint="add --mode interpretation")
+    if any_piece:
+        raise ConfigError(
+            "--features curves compares performances of one piece",
+            hint="across pieces, store style statistics with `embedstore style --write-space` and use "
+            "`embedstore evaluate-retrieval --features curves`",
+        )
+    if vector is not None or start_s is not None or end_s is not None:
+        raise ConfigError("--features curves needs a whole recording as the query (no vector, no passage)")
+
+
+def _curve_search(
+    st: Store,
+    space: Space,
+    recs: pd.DataFrame,
+    q_rid: str | None,
+    q_meta: dict,
+    query_path: str | Path | None,
+    where: str | None,
+    piece_column: str,
+    k: int,
+) -> list[Hit]:
+    """Other performances of the query's piece (or of the ``where`` selection) ranked by curve similarity."""
+    seq = frames_space_for(st, space)
+    if seq is None:
+        raise SearchError(
+            f"setup {space.setup_key} stores no frame sequences",
+            hint="re-index with `embedstore index ... --frames` to compare interpretation curves",
+        )
+    if where:
+        cands = list(st.recordings(where)["recording_id"])
+    elif q_rid is not None and piece_column in recs.columns and q_meta.get(piece_column) is not None:
+        cands = list(recs.loc[recs[piece_column] == q_meta[piece_column], "recording_id"])
+    else:
+        raise SearchError(
+            f"the query's {piece_column!r} is unknown",
+            hint="query a stored recording indexed with --metadata, or select the performances with --where",
+        )
+    return curve_hits(st, seq, cands, query_recording_id=q_rid, query_path=query_path, k=k)
 
 
 def _query_recording(

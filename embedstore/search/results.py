@@ -28,6 +28,9 @@ class Hit:
         Window number (``-1`` for a pooled recording vector without a window attached).
     metadata : dict
         The recording's metadata columns (plus ``file_name`` and ``duration_s``).
+    alignment : dict or None
+        For a passage refined by subsequence DTW (:mod:`embedstore.search.frames`): ``cost``, ``confidence``,
+        ``margin`` and the proposing window's ``window_start_s``/``window_end_s``.
     """
 
     recording_id: str
@@ -37,6 +40,7 @@ class Hit:
     end_s: float
     window_index: int
     metadata: dict = field(default_factory=dict)
+    alignment: dict | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: the hit's fields (rounded) followed by its metadata columns."""
@@ -48,6 +52,8 @@ class Hit:
             "end_s": round(float(self.end_s), 3),
             "window_index": int(self.window_index),
         }
+        if self.alignment is not None:
+            d["alignment"] = dict(self.alignment)
         for k, v in self.metadata.items():
             if k not in d and k not in HIDDEN_COLUMNS:
                 d[k] = v

@@ -27,7 +27,8 @@ Modules
 - ``tables``      the LanceDB database: list, read, append, delete, drop
 - ``spaces``      the ``spaces`` catalogue
 - ``recordings``  the ``recordings`` table and the ``indexed`` completion markers
-- ``vectors``     writing and loading vectors
+- ``vectors``     writing and loading vectors (and the frame sequences of a setup's sequence space)
+- ``sequences``   the sequence space: frame sequences per recording, float16
 - ``rejects``     the ``rejects`` table
 - ``core``        :class:`Store` (all of the above) with ``info`` and ``verify_setup``; :func:`open_store`
 
@@ -59,12 +60,14 @@ from embedstore.store.schema import (
     utc_now,
     vector_schema,
 )
+from embedstore.store.sequences import SEQUENCE_LEVEL, sequence_space
 
 __all__ = [
     "CORE_RECORDING_COLUMNS",
     "LEVELS",
     "POOLINGS",
     "REJECT_COLUMNS",
+    "SEQUENCE_LEVEL",
     "EmbeddingSet",
     "EncodedRecording",
     "Level",
@@ -75,6 +78,7 @@ __all__ = [
     "pool_windows",
     "recording_id_from_hash",
     "row_key",
+    "sequence_space",
     "setup_key",
     "slug",
     "sql_in",

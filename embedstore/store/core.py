@@ -51,7 +51,7 @@ class Store(VectorTables, RejectLog):
         """
         problems = []
         done = set(self.indexed(setup).values())
-        for sp in self.spaces(setup_key=setup):
+        for sp in self.spaces(setup_key=setup, include_sequences=True):
             tab = self.read_table(sp.table_name, columns=["row_key", "recording_id"])
             if tab is None:
                 continue
@@ -71,7 +71,8 @@ class Store(VectorTables, RejectLog):
         -------
         dict
             ``store`` (URI), ``recordings``, ``total_duration_s``, ``metadata_columns``, ``setups`` (one dict per
-            setup: encoder, model id, revision, window/hop, dim, layers, poolings, recordings, windows),
+            setup: encoder, model id, revision, window/hop, dim, layers, poolings, recordings, windows, and
+            ``frames``: whether it stores frame sequences),
             ``rejects``, ``reject_reasons`` (reason -> count) and ``table_versions``.
         """
         rec = self.recordings()
@@ -96,6 +97,7 @@ class Store(VectorTables, RejectLog):
                     "poolings": s["poolings"],
                     "recordings": len(self.indexed(key)),
                     "windows": n_windows,
+                    "frames": self.sequence_space(key) is not None,
                 }
             )
         versions = {}

@@ -145,7 +145,7 @@ class RecordingCatalog(SpaceCatalog):
         if not recording_ids:
             return
         cond = sql_in("recording_id", recording_ids)
-        for sp in self.spaces():
+        for sp in self.spaces(include_sequences=True):
             self.delete_rows(sp.table_name, cond)
         self.delete_rows(MARKERS_TABLE, cond)
         self.delete_rows(RECORDINGS_TABLE, cond)
@@ -168,7 +168,7 @@ class RecordingCatalog(SpaceCatalog):
         """
         done = set(self.indexed(setup).values())
         removed: set[str] = set()
-        for sp in self.spaces(setup_key=setup):
+        for sp in self.spaces(setup_key=setup, include_sequences=True):
             tab = self.read_table(sp.table_name, columns=["recording_id"])
             if tab is None:
                 continue

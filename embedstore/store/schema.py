@@ -29,6 +29,8 @@ Level = Literal["window", "recording"]
 Pooling = Literal["none", "mean", "max"]
 #: Levels of a space: one vector per window, or one pooled vector per recording.
 LEVELS = ("window", "recording")
+#: Level of a setup's sequence space (frame sequences per recording, :mod:`embedstore.store.sequences`).
+SEQUENCE_LEVEL = "sequence"
 #: Recording-level poolings of window vectors.
 POOLINGS = ("mean", "max")
 
@@ -170,8 +172,9 @@ class Space:
 
     @property
     def space_id(self) -> str:
-        """``<setup key>.L<layer>.window`` or ``<setup key>.L<layer>.recording-<pooling>``."""
-        lvl = "window" if self.level == "window" else f"recording-{self.pooling}"
+        """``<setup key>.L<layer>.window``, ``<setup key>.L<layer>.recording-<pooling>`` or, for the frame
+        sequences of a setup (level ``"sequence"``, :mod:`embedstore.store.sequences`), ``<setup key>.L0.frames``."""
+        lvl = {"window": "window", "sequence": "frames"}.get(self.level, f"recording-{self.pooling}")
         return f"{self.setup_key}.L{self.layer}.{lvl}"
 
     @property
@@ -220,6 +223,8 @@ class EncodedRecording:
         (n_windows,) window bounds, seconds from the start of the recording.
     weights : np.ndarray or None
         (n_windows,) share of real (unpadded) audio in each window, used by mean pooling.
+    frames : np.ndarray or None
+        (n_frames, dim) frame sequence for the setup's sequence space, when it has one.
     """
 
     record: dict
@@ -227,6 +232,7 @@ class EncodedRecording:
     starts_s: np.ndarray
     ends_s: np.ndarray
     weights: np.ndarray | None = None
+    frames: np.ndarray | None = None
 
 
 @dataclass

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from embedstore.errors import ProvenanceError, StoreError, check_choice
-from embedstore.store.schema import LEVELS, POOLINGS, Space, setup_key, sql_in
+from embedstore.store.schema import LEVELS, POOLINGS, SEQUENCE_LEVEL, Space, setup_key, sql_in
 from embedstore.store.tables import LanceTables
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -22,19 +22,25 @@ SPACES_TABLE = "spaces"
 class SpaceCatalog(LanceTables):
     """Spaces of a store (see :class:`~embedstore.store.schema.Space`)."""
 
-    def spaces(self, *, setup_key: str | None = None) -> list[Space]:
-        """Every space (or those of one setup), sorted by (setup, layer, level, pooling)."""
+    def spaces(self, *, setup_key: str | None = None, include_sequences: bool = False) -> list[Space]:
+        """Every vector space (or those of one setup), sorted by (setup, layer, level, pooling).
+
+        ``include_sequences`` adds the setups' sequence spaces (frame sequences, :mod:`embedstore.store.sequences`),
+        which hold no vectors and are left out by default.
+        """
         tab = self.read_table(SPACES_TABLE)
         if tab is None:
             return []
         out = [Space.from_row(r) for r in tab.to_pylist()]
+        if not include_sequences:
+            out = [s for s in out if s.level != SEQUENCE_LEVEL]
         if setup_key:
             out = [s for s in out if s.setup_key == setup_key]
         return sorted(out, key=lambda s: (s.setup_key, s.layer, s.level, s.pooling))
 
     def space(self, space_id: str) -> Space:
         """The space with this id; a missing one is a :class:`StoreError`."""
-        for s in self.spaces():
+        for s in self.spaces(include_sequences=True):
             if s.space_id == space_id:
                 return s
         raise StoreError(f"no space {space_id!r} in {self.uri}")
@@ -75,7 +81,7 @@ class SpaceCatalog(LanceTables):
 
         The ``embedstore_version`` provenance key is ignored in the comparison.
         """
-        existing = {s.space_id: s for s in self.spaces()}
+        existing = {s.space_id: s for s in self.spaces(include_sequences=True)}
         new = []
         for s in spaces:
             old = existing.get(s.space_id)

@@ -21,9 +21,11 @@ from embedstore.store.schema import (
     EncodedRecording,
     Space,
     row_key,
+    sql_in,
     utc_now,
     vector_schema,
 )
+from embedstore.store.sequences import SEQUENCE_LEVEL, frames_from_row, sequence_table
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -92,6 +94,11 @@ class VectorTables(RecordingCatalog):
             return
         sk = spaces[0].setup_key
         for sp in spaces:
+            if sp.level == SEQUENCE_LEVEL:
+                have = [(e.record["recording_id"], e.frames) for e in batch if e.frames is not None]
+                tab = sequence_table(sp, [r for r, _ in have], [f for _, f in have])
+                self.add_rows(sp.table_name, tab, schema=tab.schema)
+                continue
             rids: list[str] = []
             widx: list[int] = []
             st: list[np.ndarray] = []
@@ -128,6 +135,28 @@ class VectorTables(RecordingCatalog):
                 for e in batch
             ],
         )
+
+    # ------------------------------------------------------------------ frame sequences
+    def sequence_space(self, setup: str) -> Space | None:
+        """The sequence space of a setup (:mod:`embedstore.store.sequences`), or ``None`` when it stores none."""
+        spaces = self.spaces(setup_key=setup, include_sequences=True)
+        return next((s for s in spaces if s.level == SEQUENCE_LEVEL), None)
+
+    def load_sequences(
+        self, space: Space, recording_ids: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Stored frame sequences, recording id -> ``(n_frames, dim)`` float16 (recordings without one are absent).
+
+        One read for any number of recordings.
+        """
+        where = None if recording_ids is None else sql_in("recording_id", list(recording_ids))
+        if recording_ids is not None and not len(recording_ids):
+            return {}
+        tab = self.read_table(space.table_name, where=where)
+        if tab is None:
+            return {}
+        cols = [tab.column(c).to_pylist() for c in ("recording_id", "data", "n_frames", "dim")]
+        return {r: frames_from_row(d, n, k) for r, d, n, k in zip(*cols)}
 
     # ------------------------------------------------------------------ reading
     def load(
