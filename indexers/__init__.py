@@ -17,13 +17,11 @@ from indexers.base import (
     IndexSpec,
     VectorIndex,
     brute_force,
-    index_class,
-    load_index,
-    make_index,
 )
 from indexers.cache import check_cache, load_or_build, read_manifest
 from indexers.choose import choose_index, plan_filtered, search_filtered, spec_for
 from indexers.exact import ExactIndex
+from indexers.factory import index_class, load_index, make_index
 from indexers.faiss_index import FaissHNSWIndex, FaissIVFPQIndex
 from indexers.lance_index import LanceIndex
 

@@ -74,34 +74,9 @@ def register_index(cls: type[VectorIndex]) -> type[VectorIndex]:
     return cls
 
 
-def index_class(kind: str) -> type[VectorIndex]:
-    """The registered index class of ``kind`` (``"exact"``, ``"faiss-hnsw"``, ``"faiss-ivfpq"``)."""
-    # Importing the backends registers them; faiss itself is only imported when an index is built.
-    from indexers import exact, faiss_index  # noqa: F401
-
-    if kind not in _REGISTRY:
-        valid = ", ".join(repr(k) for k in sorted(_REGISTRY))
-        raise ConfigError(f"invalid index kind={kind!r}; valid values: {valid}")
-    return _REGISTRY[kind]
-
-
-def make_index(spec: IndexSpec) -> VectorIndex:
-    """An unbuilt index as described by ``spec``."""
-    return index_class(spec.kind)(**spec.params)
-
-
-def load_index(directory: str | os.PathLike) -> VectorIndex:
-    """Load any index saved with :meth:`VectorIndex.save` (dispatches on ``index.json``)."""
-    directory = Path(directory)
-    try:
-        config = json.loads((directory / INDEX_CONFIG).read_text())
-        kind = config["kind"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise StoreError(
-            f"no readable index in {directory}: {exc}",
-            hint="rebuild the index (it is a derived cache of the store)",
-        ) from exc
-    return index_class(kind).load(directory)
+def registered_indexes() -> dict[str, type[VectorIndex]]:
+    """The index classes registered so far, by kind (:mod:`indexers.factory` registers the built-in ones)."""
+    return dict(_REGISTRY)
 
 
 class VectorIndex(ABC):
@@ -161,7 +136,7 @@ class VectorIndex(ABC):
         """Brute-force search restricted to ``allowed`` (exact, whatever the index type)."""
         queries = check_queries(queries, getattr(self, "dim", None))
         k = check_k(k)
-        vectors, keys = self.get_vectors(check_allowed(allowed))
+        vectors, keys = self.get_vectors(np.asarray(check_allowed(allowed)))
         return brute_force(queries, vectors, keys, k)
 
     def save(self, directory: str | os.PathLike) -> None:

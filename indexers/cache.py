@@ -33,10 +33,9 @@ from indexers.base import (
     IndexSpec,
     VectorIndex,
     atomic_write_json,
-    index_class,
-    make_index,
     sha256_file,
 )
+from indexers.factory import index_class, make_index
 
 MANIFEST = "manifest.json"
 FORMAT = 1

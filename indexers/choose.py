@@ -284,7 +284,7 @@ def search_filtered(
         selective_below=selective_below,
         exact_below_count=exact_below_count,
     )
-    if plan == "unfiltered":
+    if plan == "unfiltered" or allowed is None:
         return index.search(queries, k)
     if allowed.size == 0:
         return empty_result(queries.shape[0], k)

@@ -62,7 +62,7 @@ class _FaissIndex(VectorIndex):
     """Common key mapping, filtering, padding and persistence of the FAISS backends."""
 
     def __init__(self) -> None:
-        self._index = None
+        self._index: Any = None  # a faiss.Index once built or loaded (faiss has no type stubs)
         self._map = KeyMap(np.zeros(0, dtype=np.int64))
         self.dim: int | None = None
 
@@ -119,7 +119,7 @@ class _FaissIndex(VectorIndex):
             raise SearchError("the index is empty: call build() first")
         rows = self._map.rows_of(keys)
         if rows.size == 0:
-            return np.zeros((0, self.dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
+            return np.zeros((0, self.dim or 0), dtype=np.float32), np.zeros(0, dtype=np.int64)
         return self._reconstruct(rows), self._map.keys[rows]
 
     def _reconstruct(self, rows: np.ndarray) -> np.ndarray:

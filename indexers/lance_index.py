@@ -175,6 +175,8 @@ class LanceIndex(VectorIndex):
         """
         n = self.ntotal
         if vectors is not None or keys is not None:
+            if vectors is None or keys is None:
+                raise ConfigError("LanceIndex.build takes both vectors and keys, or neither")
             vectors, keys = check_vectors(vectors, keys)
             if vectors.shape[0] != n or vectors.shape[1] != self.dim:
                 raise ConfigError(
@@ -190,6 +192,7 @@ class LanceIndex(VectorIndex):
         ):
             self.table.create_index(self.key_column, config=BTree(), replace=True)
 
+        config: HnswSq | IvfPq
         if self.index_type == "IVF_HNSW_SQ":
             parts = self.num_partitions or max(1, round(n / 250_000))
             config = HnswSq(
@@ -279,7 +282,7 @@ class LanceIndex(VectorIndex):
         return brute_force(queries, vectors.astype(np.float32), keys, k)
 
     def get_vectors(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        keys = check_allowed(keys)
+        keys = np.asarray(check_allowed(keys), dtype=np.int64)
         if keys.size == 0:
             return np.zeros((0, self.dim), dtype=np.float32), np.zeros(0, dtype=np.int64)
         return self._fetch(keys, None)

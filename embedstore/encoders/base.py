@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from embedstore import __version__
-from embedstore.errors import ConfigError, EncoderError
+from embedstore.errors import ConfigError
 
 
 class Encoder(ABC):
@@ -163,42 +163,6 @@ def register_encoder(
     return deco
 
 
-def _load_builtin() -> None:
-    # Importing the modules runs their @register_encoder decorators. They import torch/transformers lazily.
-    from embedstore.encoders import handcrafted  # noqa: F401
-
-    for mod in ("embedstore.encoders.bssl", "embedstore.encoders.hf", "embedstore.encoders.wheel"):
-        try:
-            __import__(mod)
-        except ModuleNotFoundError as e:  # pragma: no cover - only while a module is being written
-            if e.name != mod:
-                raise
-
-
-def available_encoders() -> dict[str, _Entry]:
-    _load_builtin()
+def registered_encoders() -> dict[str, _Entry]:
+    """The encoders registered so far (see :mod:`embedstore.encoders.catalog` for the built-in ones)."""
     return dict(_REGISTRY)
-
-
-def get_encoder(spec: str, **kwargs) -> Encoder:
-    """Build an encoder from a registry name or ``hf:/path/to/model`` (any local ``from_pretrained`` dir).
-
-    Keyword arguments are passed to the factory (e.g. ``model_path=`` to load a registered model from a local
-    directory instead of the hub id, ``dtype="bfloat16"``).
-    """
-    _load_builtin()
-    if spec.startswith("hf:"):
-        from embedstore.encoders.hf import load_hf_encoder
-
-        return load_hf_encoder(spec[3:], **kwargs)
-    if spec not in _REGISTRY:
-        valid = ", ".join(sorted(_REGISTRY))
-        raise ConfigError(f"unknown encoder {spec!r}; valid: {valid}, or hf:/path/to/model")
-    try:
-        return _REGISTRY[spec].factory(**kwargs)
-    except ConfigError:
-        raise
-    except EncoderError:
-        raise
-    except Exception as e:  # noqa: BLE001
-        raise EncoderError(f"could not build encoder {spec!r}: {e}") from e

@@ -97,7 +97,7 @@ def save_frame_model(
     tmp = out / (WEIGHTS_NAME + ".tmp")
     save_file(state, str(tmp), metadata={"format": FORMAT})
     tmp.replace(out / WEIGHTS_NAME)
-    from embedstore.commands._common import dumps
+    from embedstore.utils import dumps
 
     (out / CONFIG_NAME).write_text(dumps(cfg) + "\n")
     return out

@@ -1,0 +1,38 @@
+"""The catalogue of built-in encoders: imports each implementation so its ``@register_encoder`` runs.
+
+:mod:`embedstore.encoders.base` holds the interface and the registry and imports no implementation; this module
+sits above both, so the registry and its entries form no import cycle.
+"""
+
+from __future__ import annotations
+
+from embedstore.encoders import base, bssl, handcrafted, hf, wheel  # noqa: F401  (registration side effects)
+from embedstore.encoders.base import Encoder, _Entry
+from embedstore.errors import ConfigError, EncoderError
+
+
+def available_encoders() -> dict[str, _Entry]:
+    """Every registered encoder by name, with the static facts ``embedstore encoders`` shows."""
+    return base.registered_encoders()
+
+
+def get_encoder(spec: str, **kwargs) -> Encoder:
+    """Build an encoder from a registry name or ``hf:/path/to/model`` (any local ``from_pretrained`` dir).
+
+    Keyword arguments are passed to the factory (e.g. ``model_path=`` to load a registered model from a local
+    directory instead of the hub id, ``dtype="bfloat16"``).
+    """
+    registry = base.registered_encoders()
+    if spec.startswith("hf:"):
+        return hf.load_hf_encoder(spec[3:], **kwargs)
+    if spec not in registry:
+        valid = ", ".join(sorted(registry))
+        raise ConfigError(f"unknown encoder {spec!r}; valid: {valid}, or hf:/path/to/model")
+    try:
+        return registry[spec].factory(**kwargs)
+    except ConfigError:
+        raise
+    except EncoderError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise EncoderError(f"could not build encoder {spec!r}: {e}") from e
