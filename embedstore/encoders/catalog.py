@@ -6,6 +6,8 @@ sits above both, so the registry and its entries form no import cycle.
 
 from __future__ import annotations
 
+from typing import Any
+
 from embedstore.encoders import base, bssl, handcrafted, hf, wheel  # noqa: F401  (registration side effects)
 from embedstore.encoders.base import Encoder, _Entry
 from embedstore.errors import ConfigError, EncoderError
@@ -16,11 +18,27 @@ def available_encoders() -> dict[str, _Entry]:
     return base.registered_encoders()
 
 
-def get_encoder(spec: str, **kwargs) -> Encoder:
+def get_encoder(spec: str, **kwargs: Any) -> Encoder:
     """Build an encoder from a registry name or ``hf:/path/to/model`` (any local ``from_pretrained`` dir).
 
-    Keyword arguments are passed to the factory (e.g. ``model_path=`` to load a registered model from a local
-    directory instead of the hub id, ``dtype="bfloat16"``).
+    Parameters
+    ----------
+    spec : str
+        A registered name (``available_encoders()``) or ``"hf:<dir>"``.
+    **kwargs
+        Passed to the factory (e.g. ``model_path=`` to load a registered model from a local directory instead
+        of the hub id, ``dtype="bfloat16"``).
+
+    Returns
+    -------
+    Encoder
+
+    Raises
+    ------
+    ConfigError
+        Unknown name or invalid options.
+    EncoderError
+        The model could not be built (e.g. weights not available offline).
     """
     registry = base.registered_encoders()
     if spec.startswith("hf:"):
