@@ -161,6 +161,10 @@ class FaissIVFIndex(_FaissIndex):
 
         faiss = _faiss()
         n, d = vectors.shape
+        if n == 0:  # nothing to train on; searches of an empty index return padding
+            self._centroids, self._list_of_row = np.zeros((0, d), np.float32), np.zeros(0, np.int32)
+            self.effective = {"nlist": 0}
+            return faiss.IndexFlatIP(d)
         nlist = self.nlist or max(1, min(int(round(4 * math.sqrt(max(n, 1)))), n // 39))
         nlist = max(1, min(nlist, n))
         t0 = time.perf_counter()
@@ -311,7 +315,7 @@ class FaissIVFIndex(_FaissIndex):
         mask[rows] = True
         bitmap = np.packbits(mask, bitorder="little")
         sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
-        counts = np.bincount(self.list_of_row[rows], minlength=self._ivf().nlist).astype(np.int64)
+        counts = np.bincount(self.list_of_row[rows], minlength=self.centroids.shape[0]).astype(np.int64)
         return IVFFilter(self._map.keys[rows], rows, counts, bitmap, sel)
 
     def search_prepared(
