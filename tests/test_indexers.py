@@ -19,14 +19,12 @@ from indexers import (
     IndexSpec,
     LanceIndex,
     check_cache,
-    choose_index,
     load_index,
     load_or_build,
     plan_filtered,
     search_filtered,
     spec_for,
 )
-from indexers.choose import EXACT_MAX_N, EXACT_SMALL_BYTES
 
 PROPS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
