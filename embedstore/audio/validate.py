@@ -2,7 +2,8 @@
 checks of the decoded content.
 
 Reason codes (``AudioError.reason``): ``missing``, ``unreadable``, ``empty``, ``not_audio``, ``corrupt``,
-``truncated``, ``non_finite``, ``silent``, ``too_short``, ``too_long``. Durations are seconds, levels dBFS RMS.
+``truncated``, ``non_finite``, ``silent``, ``too_short``, ``too_long``; the indexer adds ``bad_file_name``,
+``not_a_file``, ``encoder_failed`` and ``internal_error``. Durations are seconds, levels dBFS RMS.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ REASON_HINTS: dict[str, str] = {
     "silent": "the recording is (nearly) silent; lower silence_db to accept it",
     "too_short": "the recording is shorter than min_duration_s",
     "too_long": "the recording is longer than max_duration_s; split it or raise max_duration_s",
+    "bad_file_name": "the file name is not valid UTF-8; rename the file",
+    "not_a_file": "a directory, FIFO or device with an audio extension; rename it or move it out of the folder",
+    "encoder_failed": "the encoder failed on this file; the message says why",
+    "internal_error": "a bug in embedstore; please report it with the message",
 }
 
 
