@@ -32,6 +32,7 @@ from embedstore.encoders import Encoder, get_encoder
 from embedstore.errors import ConfigError, EmbedstoreError
 from embedstore.metadata import MetadataIndex
 from embedstore.pipeline.discover import discover_inputs
+from embedstore.pipeline.folder import agree_with_folder
 from embedstore.pipeline.report import IndexReport, ProgressBar, StageTimer
 from embedstore.pipeline.stages import Decoded, Rejected, Skipped, encode_batch, read_one, write_batch
 from embedstore.store import CORE_RECORDING_COLUMNS, EncodedRecording, Space, Store, sequence_space, setup_key
@@ -458,43 +459,7 @@ def _finish_run(run: _Run, *, optimize: bool, prune: bool = False, complete: boo
             run.wrote |= run.store.update_metadata(run.meta_updates) > 0
     if complete:
         with run.timer("write"):
-            _agree_with_folder(run, prune=prune)
+            run.wrote |= agree_with_folder(run.store, run.seen_paths, run.report, prune=prune)
     if optimize and run.wrote:
         with run.timer("optimize"):
             run.report.warnings += run.store.optimize()
-
-
-def _agree_with_folder(run: _Run, *, prune: bool) -> None:
-    """Recordings whose path no longer holds their content: moved (the content is at another path read by this run:
-    the recording takes the new path), overwritten (the path holds other content: removed, like a changed file) or
-    missing (the file is gone: reported, removed with ``prune``)."""
-    rec = run.store.recordings()
-    if rec.empty:
-        return
-    content_at: dict[str, str] = {}
-    for path, h in run.seen_paths.items():
-        content_at.setdefault(h, path)
-    claimed = set(rec["path"])
-    moves, overwritten, missing = [], [], []
-    for rid, path, h in zip(rec["recording_id"], rec["path"], rec["content_hash"]):
-        now = run.seen_paths.get(path)
-        if now == h or (now is None and Path(path).exists()):
-            continue  # agrees, or outside the folders of this run
-        new_path = content_at.get(h)
-        if new_path is not None and (new_path not in claimed or run.seen_paths.get(new_path) == h):
-            moves.append({"recording_id": rid, "path": new_path, "file_name": Path(new_path).name})
-            run.report.moved.append((path, new_path))
-            claimed.add(new_path)
-        elif now is not None:
-            overwritten.append(rid)
-            run.report.overwritten.append(path)
-        else:
-            missing.append(rid)
-            run.report.missing.append(path)
-    if moves:
-        run.store.update_metadata(moves)
-    gone = overwritten + (missing if prune else [])
-    if gone:
-        run.store.delete_recordings(gone)
-        run.report.pruned = len(missing) if prune else 0
-    run.wrote |= bool(moves or gone)

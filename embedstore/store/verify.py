@@ -314,3 +314,38 @@ def _repair_one(st: Store, p: Problem) -> str:
         if p.kind != "stray_vectors" or sp.table_name == p.table:
             st.delete_rows(sp.table_name, sql_in("recording_id", ids))
     return f"{p.detail}: removed their rows (re-indexed next run)"
+
+
+def audit_folder(st: Store, files: list[str | Path]) -> dict[str, list[str]]:
+    """Compare a store with the audio files it should hold (every file indexable and distinct by content).
+
+    Parameters
+    ----------
+    st : Store
+    files : list of str or Path
+        The files as they are now.
+
+    Returns
+    -------
+    dict
+        ``lost``: files whose content has no recording; ``duplicated``: contents with more than one recording or
+        paths with more than one recording; ``stale``: recordings whose path does not hold their content.
+    """
+    rec = st.recordings()
+    by_hash: dict[str, list[str]] = defaultdict(list)
+    for f in files:
+        by_hash[sha256_file(f)].append(str(Path(f).resolve()))
+    stored = Counter(rec["content_hash"]) if len(rec) else Counter()
+    lost = sorted(p for h, ps in by_hash.items() if h not in stored for p in ps)
+    duplicated = sorted(h for h, n in stored.items() if n > 1)
+    if len(rec):
+        duplicated += sorted(str(p) for p, n in Counter(rec["path"]).items() if n > 1)
+    stale = []
+    for path, h in zip(rec["path"], rec["content_hash"]) if len(rec) else ():
+        try:
+            ok = sha256_file(path) == h
+        except OSError:
+            ok = False
+        if not ok:
+            stale.append(str(path))
+    return {"lost": lost, "duplicated": duplicated, "stale": sorted(stale)}
