@@ -230,6 +230,8 @@ class _Run:
     seen_hashes: dict[str, str] = field(default_factory=dict)
     #: path -> content hash of every input read by this run (the folder as it is now)
     seen_paths: dict[str, str] = field(default_factory=dict)
+    #: recording id -> its stored path
+    id_to_path: dict[str, str] = field(default_factory=dict)
     wrote: bool = False
     meta_updates: list[dict] = field(default_factory=list)
     frames: bool = False
@@ -274,6 +276,7 @@ def _start_run(
         metadata=metadata,
         timer=timer,
         frames=frames,
+        id_to_path=dict(zip(recs["recording_id"], recs["path"])) if len(recs) else {},
     )
 
 
@@ -370,6 +373,10 @@ def _sort_results(run: _Run, results: list[ReadResult]) -> tuple[list[Decoded], 
             run.report.rejected.append(r)
             rejects.append(r)
         elif isinstance(r, Skipped):
+            owner = run.id_to_path.get(r.recording_id)
+            if owner and owner != r.path and Path(owner).exists():
+                run.report.duplicates.append((r.path, owner))  # stored under another path that still holds it
+                continue
             run.report.skipped.append(r.path)
             m = run.metadata.lookup(r.path) if run.metadata is not None else None
             if m:
@@ -460,6 +467,12 @@ def _finish_run(run: _Run, *, optimize: bool, prune: bool = False, complete: boo
     if complete:
         with run.timer("write"):
             run.wrote |= agree_with_folder(run.store, run.seen_paths, run.report, prune=prune)
+    if run.metadata is not None and run.metadata.ambiguous_hits:
+        names = sorted(run.metadata.ambiguous_hits)
+        run.report.warnings.append(
+            f"metadata: {len(names)} files matched several sidecar rows by file name or stem, the first row was "
+            f"used ({', '.join(names[:5])}); give full paths in the sidecar to join them exactly"
+        )
     if optimize and run.wrote:
         with run.timer("optimize"):
             run.report.warnings += run.store.optimize()
