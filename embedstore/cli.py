@@ -20,7 +20,7 @@ from embedstore.errors import EmbedstoreError
 __all__ = ["COMMAND_GROUPS", "CommandGroupError", "build_app", "app", "main"]
 
 #: Command-group modules under ``embedstore.commands``; each exposes ``register(app)``.
-COMMAND_GROUPS = ("index", "search", "info", "probe", "project", "frames", "serve", "align")
+COMMAND_GROUPS = ("index", "search", "info", "probe", "project", "frames", "serve", "align", "verify")
 
 
 class CommandGroupError(EmbedstoreError):

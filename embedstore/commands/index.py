@@ -53,9 +53,15 @@ def index(
             help="Store frame sequences for alignment (frame-accurate passages, curves); default on for chroma.",
         ),
     ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option("--prune", help="Remove recordings whose file is gone (they are reported either way)."),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Index a collection: decode, embed (every layer, per window and pooled) and store. Resumable."""
+    from rich.markup import escape
+
     from embedstore.pipeline import index_paths
 
     kw = {}
@@ -78,6 +84,7 @@ def index(
         progress=progress and not json_out,
         encoder_kwargs=kw,
         frames=frames,
+        prune=prune,
     )
     d = rep.as_dict()
     if json_out:
@@ -91,13 +98,30 @@ def index(
         )
         if rep.cleaned_partial:
             c.print(f"resumed: removed partial rows of {rep.cleaned_partial} interrupted recordings")
+        for a in rep.repaired:
+            c.print(f"repaired: {a}", markup=False)
         if not rep.added and rep.files_seen and len(rep.skipped) == rep.files_seen:
             c.print("nothing to do: every file is already indexed")
         t = d["timings_s"]
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in t.items())
         c.print(f"timing: {stages}" + (f"; {d['realtime_factor']}x realtime" if d["realtime_factor"] else ""))
+        for p, q in rep.duplicates:
+            c.print(f"duplicate {p}: same content as {q}", markup=False)
         for r in rep.rejected:
-            c.print(f"[yellow]rejected[/] {r.path}: {r.reason} ({r.message})")
+            c.print(f"[yellow]rejected[/] {escape(r.path)}: {r.reason} ({escape(r.message)})")
+        for p, why in rep.not_files:
+            c.print(f"skipped {p}: {why}", markup=False)
+        for a, b in rep.moved:
+            c.print(f"moved {a} -> {b} (recording kept)", markup=False)
+        for p in rep.overwritten:
+            c.print(f"overwritten {p}: its old recording was removed", markup=False)
+        if rep.missing:
+            verb = "removed" if prune else "kept (remove them with --prune)"
+            c.print(f"{len(rep.missing)} recordings whose file is gone: {verb}")
+            for p in rep.missing[:20]:
+                c.print(f"  missing {p}", markup=False)
+        for w in rep.warnings:
+            err_console().print(f"warning: {w}", markup=False)
     if not rep.ok:
         err_console().print("error: nothing could be indexed", markup=False)
         raise typer.Exit(1)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embedstore.errors import StoreError
+from embedstore.utils import crash_point
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -76,7 +77,16 @@ class LanceTables:
 
     # ------------------------------------------------------------------ tables
     def table_names(self) -> list[str]:
-        """Names of the tables in the database (every page of LanceDB's listing)."""
+        """Names of the readable tables in the database (every page of LanceDB's listing).
+
+        A table folder without a committed version (a process killed while creating it) is not a table: it is
+        left out here, listed by :meth:`broken_tables` and replaced when the table is created again.
+        """
+        broken = set(self.broken_tables())
+        return [n for n in self.listed_tables() if n not in broken]
+
+    def listed_tables(self) -> list[str]:
+        """Every table LanceDB lists, readable or not (see :meth:`table_names`)."""
         res = self.db.list_tables()
         names = list(getattr(res, "tables", res))
         page = getattr(res, "page_token", None)
@@ -85,6 +95,23 @@ class LanceTables:
             names += list(res.tables)
             page = res.page_token
         return names
+
+    def broken_tables(self) -> list[str]:
+        """Table folders of a local store that hold no committed version (creation interrupted), by name."""
+        if self.is_remote:
+            return []
+        root = Path(self.uri)
+        out = []
+        for d in sorted(root.glob("*.lance")):
+            if d.is_dir() and not any((d / "_versions").glob("*.manifest")):
+                out.append(d.name[: -len(".lance")])
+        return out
+
+    def remove_broken_table(self, name: str) -> None:
+        """Delete the folder of a table whose creation never committed (nothing readable is lost)."""
+        if name in self.broken_tables():
+            shutil.rmtree(Path(self.uri) / f"{name}.lance", ignore_errors=True)
+            self._tables.pop(name, None)
 
     def has_table(self, name: str) -> bool:
         """Whether the table exists."""
@@ -157,19 +184,29 @@ class LanceTables:
         if data.num_rows == 0:
             return
         if self.has_table(name):
+            crash_point("before_append")
             self.table(name).add(data)
+            crash_point("after_append")
         else:
+            self.remove_broken_table(name)
+            crash_point("before_create_table")
             self._tables[name] = self.db.create_table(name, data=data, schema=schema)
+            crash_point("after_create_table")
 
     def replace_table(self, name: str, data: pa.Table) -> None:
         """Write ``data`` as the new content of table ``name`` (created or overwritten, schema included)."""
         self._tables.pop(name, None)
+        self.remove_broken_table(name)
+        crash_point("before_replace_table")
         self.db.create_table(name, data=data, mode="overwrite")
+        crash_point("after_replace_table")
 
     def delete_rows(self, name: str, where: str) -> None:
         """Delete the rows matching a SQL filter (nothing happens when the table does not exist)."""
         if self.has_table(name):
+            crash_point("before_delete")
             self.table(name).delete(where)
+            crash_point("after_delete")
 
     def drop_table(self, name: str) -> None:
         """Remove a table (nothing happens when it does not exist)."""
@@ -183,13 +220,23 @@ class LanceTables:
         if d is not None:
             shutil.rmtree(d, ignore_errors=True)
 
-    def optimize(self) -> None:
-        """Compact fragments and prune versions older than an hour (after large or many writes). Best effort."""
+    def optimize(self) -> list[str]:
+        """Compact fragments and prune versions older than an hour (after large or many writes).
+
+        Compaction never changes what a reader sees, so a failure does not stop a run: it is returned as a
+        warning (and the tables stay as they were, only less compact).
+
+        Returns
+        -------
+        list of str
+            One warning per table that could not be compacted; empty when all went well.
+        """
+        warnings = []
         for name in self.table_names():
+            crash_point("before_optimize")
             try:
                 self.table(name).optimize(cleanup_older_than=_dt.timedelta(hours=1))
-            except Exception:  # noqa: BLE001 - optimisation is best effort
-                try:
-                    self.table(name).optimize()
-                except Exception:  # noqa: BLE001,S110
-                    pass
+            except Exception as e:  # noqa: BLE001 - reported to the caller
+                warnings.append(f"could not compact table {name!r}: {type(e).__name__}: {e}")
+            crash_point("after_optimize")
+        return warnings
