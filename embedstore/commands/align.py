@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from embedstore.commands._common import console, handle_errors, print_json
+from embedstore.commands._common import StorageOpt, console, handle_errors, print_json, use_storage_options
 
 StoreOpt = Annotated[Path | None, typer.Option("--store", "-s", help="Store directory (for stored ids).")]
 
@@ -40,8 +40,10 @@ def align(
         float, typer.Option("--min-confidence", help="--to-store: skip recordings aligned less confidently.")
     ] = 0.0,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Align two performances (time map A -> B), or carry REF's annotations to a store's recordings."""
+    use_storage_options(storage_option)
     from embedstore.errors import ConfigError, check_choice
 
     check_choice("ends", ends, ("free", "fixed"))
@@ -129,8 +131,10 @@ def passage(
         bool, typer.Option("--all-regions", help="One hit per candidate region, not per recording.")
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Find a passage frame-accurately: window candidates, then subsequence DTW around them."""
+    use_storage_options(storage_option)
     from embedstore.performance.passages import passage_search
     from embedstore.store import open_store
 
@@ -187,8 +191,10 @@ def curves(
     ] = 1.0,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the curves as JSON.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Tempo and loudness curves of a piece's performances on a reference's grid, with their correlations."""
+    use_storage_options(storage_option)
     from embedstore.errors import ConfigError
 
     if not where:
@@ -247,8 +253,10 @@ def style(
         ),
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Style statistics per performance (rubato, tempo and dynamic range...) relative to each piece's consensus."""
+    use_storage_options(storage_option)
     from embedstore.performance.style import style_report
     from embedstore.store import open_store
 

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from embedstore import config
-from embedstore.commands._common import console, err_console, handle_errors, print_json
+from embedstore.commands._common import (
+    StorageOpt,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    use_storage_options,
+)
 
 StoreOpt = Annotated[Path, typer.Option("--store", "-s", help="Store directory (LanceDB).")]
 
@@ -54,8 +61,10 @@ def index(
         ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Index a collection: decode, embed (every layer, per window and pooled) and store. Resumable."""
+    use_storage_options(storage_option)
     from embedstore.pipeline import index_paths
 
     kw = {}
@@ -107,8 +116,10 @@ def index(
 def rejects(
     store: StoreOpt = Path(config.DEFAULT_STORE),
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """List files that could not be indexed, with the reason."""
+    use_storage_options(storage_option)
     from embedstore.store import open_store
 
     df = open_store(store).rejects()

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from embedstore import config
-from embedstore.commands._common import console, handle_errors, print_json
+from embedstore.commands._common import StorageOpt, console, handle_errors, print_json, use_storage_options
 
 
 @handle_errors
@@ -17,8 +17,10 @@ def info(
         config.DEFAULT_STORE
     ),
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Summarise a store: recordings, encoder setups, layers, windows, versions, rejects."""
+    use_storage_options(storage_option)
     from embedstore.store import open_store
 
     d = open_store(store).info()

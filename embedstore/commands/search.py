@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from embedstore import config
-from embedstore.commands._common import console, handle_errors, print_json
+from embedstore.commands._common import StorageOpt, console, handle_errors, print_json, use_storage_options
 
 
 @handle_errors
@@ -69,8 +69,10 @@ def search(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print hits as JSON (several queries: one JSON object a line).")
     ] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Find the performances (or passages) most similar to one query recording, or to many at once."""
+    use_storage_options(storage_option)
     lay: int | str | None = int(layer) if layer is not None and layer.lstrip("-").isdigit() else layer
     queries, ids = list(query or []), list(rec_id or [])
     single = len(queries) + len(ids) == 1 and not all_recordings and queries_from is None

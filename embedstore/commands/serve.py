@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from embedstore import config
-from embedstore.commands._common import console, handle_errors
+from embedstore.commands._common import StorageOpt, console, handle_errors, use_storage_options
 
 
 @handle_errors
@@ -23,8 +23,10 @@ def serve(
     max_upload_mb: Annotated[
         float, typer.Option("--max-upload-mb", help="Largest audio file accepted as a query, MB.")
     ] = config.SERVE_MAX_UPLOAD_BYTES / 2**20,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Explore a store in the browser: find a recording, hear its nearest performances, see the map."""
+    use_storage_options(storage_option)
     from embedstore.serve import run_server
 
     run_server(
