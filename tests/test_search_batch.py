@@ -105,3 +105,24 @@ def test_cli_json_lines_and_table(chroma_store, tmp_path):
     assert table.exit_code == 0 and "3 queries" in table.output
     bad = runner.invoke(app, ["search", "--store", chroma_store.uri, "--id", "nope", "--id", "x"])
     assert bad.exit_code == 2 and "error:" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("start", "end"), [(4.0, None), (0.0, None), (2.0, 8.0), (0.0, 4.0), (2.0, 7.0), (1.0, 5.0)]
+)
+def test_stored_passage_on_the_window_grid_uses_stored_windows(chroma_store, start, end):
+    from embedstore.query import embed_file
+    from embedstore.search.queries import stored_grid_passage
+
+    rec = chroma_store.recordings().iloc[0]
+    win = chroma_store.find_space(level="window")
+    got = stored_grid_passage(chroma_store, win, rec["recording_id"], start, end)
+    es = chroma_store.load(win, recording_ids=[rec["recording_id"]], with_metadata=False)
+    if end is None:  # to the end: exactly what embedding the passage gives
+        qe = embed_file(rec["path"], store=chroma_store, setup_key=win.setup_key, start_s=start, end_s=end)
+        np.testing.assert_allclose(got, qe.passage_vector(win.layer), rtol=1e-4, atol=1e-5)
+    elif start % 2 == 0 and end % 2 == 0:  # window start to window end: the stored windows it is made of
+        inside = (es.start_s >= start) & (es.end_s <= end)
+        np.testing.assert_allclose(got, es.vectors[inside].mean(0), rtol=1e-5, atol=1e-6)
+    else:  # ends inside a window / starts off the 2 s hop: embedded by the caller
+        assert got is None
