@@ -51,10 +51,16 @@ def test_files_ids_and_where_in_one_batch(chroma_store):
 
 
 def test_interpretation_and_passages_use_the_same_call(chroma_store):
-    rid = chroma_store.recordings()["recording_id"].iloc[0]
-    res = search_many(chroma_store, [("id", rid)], k=2, mode="interpretation", exclude_same_recording=True)
-    one = search(chroma_store, recording_id=rid, k=2, mode="interpretation", exclude_same_recording=True)
-    assert _ids(res[0]) == _ids(one)
+    ids = list(chroma_store.recordings()["recording_id"])
+    rid = ids[0]
+    res = search_many(chroma_store, all_recordings=True, k=2, mode="interpretation")
+    assert len(res) == len(ids)
+    for r in res:
+        q = r.query["recording_id"]
+        one = search(chroma_store, recording_id=q, k=2, mode="interpretation", exclude_same_recording=True)
+        assert _ids(r) == _ids(one) and q not in _ids(r)
+        np.testing.assert_allclose([h.score for h in r.hits], [h.score for h in one.hits], atol=1e-5)
+        assert {h.metadata["piece_id"] for h in r.hits} == {one.hits[0].metadata["piece_id"]}
     res = search_many(chroma_store, [("id", rid)], k=3, start_s=2, end_s=6, windows=True, refine=False)
     assert len(res[0].hits) == 3
 

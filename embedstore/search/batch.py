@@ -6,9 +6,10 @@ one path or id a line (:func:`expand_queries`), or every stored recording (``all
 the rest). A query file already indexed with the setup uses its stored vector, so only unknown files are embedded.
 
 Plain whole-recording search (the common case, and ``--all``) is one ``(q, dim)`` search through the backend's
-batched search (:func:`embedstore.search.ranking.ranked`). Interpretation mode, passages, window hits and curve
-features are answered one query at a time by :func:`embedstore.search.search`, in the same process and with the
-same open store, loaded spaces and indexes.
+batched search (:func:`embedstore.search.ranking.ranked`); interpretation mode computes the per-piece residuals
+once and ranks every query against them. Passages, window hits and curve features are answered one query at a
+time by :func:`embedstore.search.search`, in the same process and with the same open store, loaded spaces and
+indexes. (``evaluate-retrieval`` ranks every item against the others with one similarity matrix already.)
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import numpy as np
 
 from embedstore.audio import is_audio_path
 from embedstore.errors import ConfigError, SearchError
+from embedstore.interpretation import residualize
 from embedstore.search.engine import HIT_CORE_COLUMNS, _check_request, search
+from embedstore.search.interpretation_mode import interpretation_search
 from embedstore.search.passages import attach_best_windows
 from embedstore.search.queries import query_vector
 from embedstore.search.ranking import load_space, ranked
@@ -148,7 +151,7 @@ def search_many(
     if not queries:
         raise ConfigError("no queries", hint="give --query, --id, --queries-from or --all")
     passage = start_s is not None or end_s is not None
-    batched = mode == "plain" and features == "embeddings" and not passage and not windows
+    batched = features == "embeddings" and not passage and not windows
     if not batched:
         return [
             search(
@@ -216,18 +219,39 @@ def search_many(
     timings["filter"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    extra = 1 if exclude_same_recording else 0
-    scores, keys, used = ranked(st, space, es, qvecs, k + extra, allowed, backend)
+    meta = _metadata_by_id(recs)
     all_hits: list[list[Hit]] = []
-    for i in range(len(queries)):
-        hits = hits_from_keys(es, scores[i], keys[i])
-        if exclude_same_recording and qids[i] is not None:
-            hits = [h for h in hits if h.recording_id != qids[i]]
-        all_hits.append(hits[:k])
+    if mode == "interpretation":  # residuals once, then each query against them
+        pieces = _pieces(es, piece_column)
+        resid = residualize(es.vectors, pieces)
+        for i in range(len(queries)):
+            rid = qids[i]
+            hits, used = interpretation_search(
+                es,
+                qvecs[i],
+                meta.get(rid, {}) if rid is not None else {},
+                allowed_ids,
+                k=k,
+                windows=False,
+                any_piece=any_piece,
+                piece_column=piece_column,
+                query_recording_id=rid,
+                exclude_self=exclude_same_recording,
+                residuals=resid,
+            )
+            all_hits.append(hits)
+        used = "exact (interpretation)"
+    else:  # one (q, dim) search through the backend's batched search
+        extra = 1 if exclude_same_recording else 0
+        scores, keys, used = ranked(st, space, es, qvecs, k + extra, allowed, backend)
+        for i in range(len(queries)):
+            hits = hits_from_keys(es, scores[i], keys[i])
+            if exclude_same_recording and qids[i] is not None:
+                hits = [h for h in hits if h.recording_id != qids[i]]
+            all_hits.append(hits[:k])
     timings["search"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    meta = _metadata_by_id(recs)
     for i, hits in enumerate(all_hits):
         if hits:
             attach_best_windows(st, win_space, hits, qvecs[i])
@@ -316,6 +340,17 @@ class _RecordingLookup:
     def path_of(self, rid: str | None) -> str | None:
         """The stored path of a recording."""
         return None if rid is None else self.by_id_path.get(rid)
+
+
+def _pieces(es: Any, piece_column: str) -> np.ndarray:
+    """The piece label of each row of a loaded space (a missing column is the interpretation-mode error)."""
+    meta = es.metadata
+    if meta is None or piece_column not in meta.columns:
+        raise SearchError(
+            f"interpretation mode needs a {piece_column!r} metadata column",
+            hint="index with --metadata <csv with a piece column> or pass --piece-column",
+        )
+    return meta[piece_column].astype(str).to_numpy()
 
 
 def _metadata_by_id(recs: pd.DataFrame) -> dict[str, dict[str, Any]]:
