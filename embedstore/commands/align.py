@@ -113,7 +113,9 @@ def align(
 
 @handle_errors
 def passage(
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path("embedstore.lance"),
+    store: Annotated[
+        Path, typer.Option("--store", "-s", help="Store directory, or s3://, gs://, az:// URI.")
+    ] = Path("embedstore.lance"),
     query: Annotated[Path | None, typer.Option("--query", "-q", help="Query audio file.")] = None,
     rec_id: Annotated[str | None, typer.Option("--id", help="Stored recording as the query.")] = None,
     start: Annotated[float, typer.Option("--start", help="Passage start, seconds.")] = 0.0,
@@ -173,7 +175,9 @@ def passage(
 
 @handle_errors
 def curves(
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path("embedstore.lance"),
+    store: Annotated[
+        Path, typer.Option("--store", "-s", help="Store directory, or s3://, gs://, az:// URI.")
+    ] = Path("embedstore.lance"),
     where: Annotated[
         str, typer.Option("--where", help="SQL filter selecting one piece's performances.")
     ] = "",
@@ -240,7 +244,9 @@ def curves(
 
 @handle_errors
 def style(
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path("embedstore.lance"),
+    store: Annotated[
+        Path, typer.Option("--store", "-s", help="Store directory, or s3://, gs://, az:// URI.")
+    ] = Path("embedstore.lance"),
     where: Annotated[str | None, typer.Option("--where", help="SQL filter on metadata.")] = None,
     piece_column: Annotated[str, typer.Option(help="Metadata column naming the piece.")] = "piece_id",
     grid_s: Annotated[

@@ -17,7 +17,9 @@ from embedstore.commands._common import (
     use_storage_options,
 )
 
-StoreOpt = Annotated[Path, typer.Option("--store", "-s", help="Store directory (LanceDB).")]
+StoreOpt = Annotated[
+    Path, typer.Option("--store", "-s", help="Store directory (LanceDB), or s3://, gs://, az:// URI.")
+]
 
 
 @handle_errors

@@ -13,9 +13,9 @@ from embedstore.commands._common import StorageOpt, console, handle_errors, prin
 
 @handle_errors
 def info(
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path(
-        config.DEFAULT_STORE
-    ),
+    store: Annotated[
+        Path, typer.Option("--store", "-s", help="Store directory, or s3://, gs://, az:// URI.")
+    ] = Path(config.DEFAULT_STORE),
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     storage_option: StorageOpt = None,
 ) -> None:

@@ -72,7 +72,9 @@ def probe(
             "--out", "-o", help="Report folder (report.md, results.csv/json, plots/, <task>/model)."
         ),
     ],
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path(DEFAULT_STORE),
+    store: Annotated[
+        Path, typer.Option("--store", "-s", help="Store directory, or s3://, gs://, az:// URI.")
+    ] = Path(DEFAULT_STORE),
     labels: Annotated[
         Path | None,
         typer.Option(

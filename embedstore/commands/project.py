@@ -19,7 +19,9 @@ def _layer(layer: str | None) -> int | str | None:
 
 @handle_errors
 def project(
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path(DEFAULT_STORE),
+    store: Annotated[
+        Path, typer.Option("--store", "-s", help="Store directory, or s3://, gs://, az:// URI.")
+    ] = Path(DEFAULT_STORE),
     label: Annotated[str | None, typer.Option("--label", "-l", help="Metadata column to learn from.")] = None,
     loss: Annotated[
         str,
@@ -130,7 +132,9 @@ def project(
 
 @handle_errors
 def evaluate_retrieval(
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path(DEFAULT_STORE),
+    store: Annotated[
+        Path, typer.Option("--store", "-s", help="Store directory, or s3://, gs://, az:// URI.")
+    ] = Path(DEFAULT_STORE),
     relevant_by: Annotated[
         str,
         typer.Option(

@@ -13,9 +13,9 @@ from embedstore.commands._common import StorageOpt, console, handle_errors, prin
 
 @handle_errors
 def search(
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path(
-        config.DEFAULT_STORE
-    ),
+    store: Annotated[
+        Path, typer.Option("--store", "-s", help="Store directory, or s3://, gs://, az:// URI.")
+    ] = Path(config.DEFAULT_STORE),
     query: Annotated[
         list[Path] | None,
         typer.Option("--query", "-q", help="Query audio file or folder (repeatable: one result per query)."),

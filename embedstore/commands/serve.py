@@ -13,9 +13,9 @@ from embedstore.commands._common import StorageOpt, console, handle_errors, use_
 
 @handle_errors
 def serve(
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path(
-        config.DEFAULT_STORE
-    ),
+    store: Annotated[
+        Path, typer.Option("--store", "-s", help="Store directory, or s3://, gs://, az:// URI.")
+    ] = Path(config.DEFAULT_STORE),
     host: Annotated[
         str, typer.Option(help="Address to listen on; the default lets only this machine connect.")
     ] = config.SERVE_HOST,
