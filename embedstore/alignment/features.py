@@ -30,7 +30,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import scipy.ndimage
 
 from embedstore.alignment.sequence import (
     FRAME_RATE,
@@ -153,6 +152,8 @@ def _block_loudness(x: np.ndarray, hop: int, start: int, n_frames: int) -> np.nd
 
 
 def _local_max(v: np.ndarray, size: int) -> np.ndarray:
+    import scipy.ndimage  # lazy: 0.5 s at import, only some paths need it
+
     return scipy.ndimage.maximum_filter1d(v, size=max(1, size), mode="nearest")
 
 
@@ -173,6 +174,8 @@ def compute_features(samples: np.ndarray, sample_rate: int, *, onsets: bool = Tr
     FrameFeatures
         ``n // 441`` frames of the 22,050 Hz signal.
     """
+    import scipy.ndimage  # lazy: 0.5 s at import, only some paths need it
+
     if int(sample_rate) <= 0:
         raise ConfigError(f"sample_rate must be positive, got {sample_rate!r}")
     x = to_mono(samples)

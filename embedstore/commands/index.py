@@ -8,9 +8,18 @@ from typing import Annotated
 import typer
 
 from embedstore import config
-from embedstore.commands._common import console, err_console, handle_errors, print_json
+from embedstore.commands._common import (
+    StorageOpt,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    use_storage_options,
+)
 
-StoreOpt = Annotated[Path, typer.Option("--store", "-s", help="Store directory (LanceDB).")]
+StoreOpt = Annotated[
+    Path, typer.Option("--store", "-s", help="Store directory (LanceDB), or s3://, gs://, az:// URI.")
+]
 
 
 @handle_errors
@@ -58,10 +67,12 @@ def index(
         typer.Option("--prune", help="Remove recordings whose file is gone (they are reported either way)."),
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Index a collection: decode, embed (every layer, per window and pooled) and store. Resumable."""
     from rich.markup import escape
 
+    use_storage_options(storage_option)
     from embedstore.pipeline import index_paths
 
     kw = {}
@@ -131,8 +142,10 @@ def index(
 def rejects(
     store: StoreOpt = Path(config.DEFAULT_STORE),
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """List files that could not be indexed, with the reason."""
+    use_storage_options(storage_option)
     from embedstore.store import open_store
 
     df = open_store(store).rejects()

@@ -2,7 +2,8 @@
 top-k rows under a metadata filter with the policy of :func:`indexers.search_filtered` (selective filters fall back
 to exact search over the allowed subset, so no recall is lost).
 
-FAISS indexes are a derived cache in ``<store>/_indexes/<space id>/``, verified against the table version, row
+FAISS indexes are a derived cache in ``<store>/_indexes/<space id>/`` (for a remote store, in a local cache folder
+keyed by the store's URI: :func:`embedstore.store.remote_cache_dir`), verified against the table version, row
 count and a fingerprint of the row keys before use.
 """
 
@@ -53,7 +54,7 @@ def load_space(store: Store, space: Space) -> EmbeddingSet:
 
 
 def index_dir(store: Store, space: Space) -> Path | None:
-    """Folder of a space's cached FAISS indexes (``None`` for a remote store: indexes are built in memory)."""
+    """Folder of a space's cached FAISS indexes (for a remote store: in the local cache, keyed by its URI)."""
     return store.index_dir(space.space_id)
 
 
