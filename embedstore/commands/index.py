@@ -53,6 +53,16 @@ def index(
             help="Store frame sequences for alignment (frame-accurate passages, curves); default on for chroma.",
         ),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(help="local: threads in this process; ray: a Ray Data pipeline (needs the ray extra)."),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine ray: 'auto' or ray://host:10001 joins a cluster; default starts Ray here."
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Index a collection: decode, embed (every layer, per window and pooled) and store. Resumable."""
@@ -78,6 +88,8 @@ def index(
         progress=progress and not json_out,
         encoder_kwargs=kw,
         frames=frames,
+        engine=engine,  # type: ignore[arg-type]  # validated by index_paths
+        ray_address=ray_address,
     )
     d = rep.as_dict()
     if json_out:

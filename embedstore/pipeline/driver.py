@@ -24,19 +24,23 @@ from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from embedstore import config
 from embedstore.alignment.features import SEQUENCE_COLUMNS, STORED_RATE, sequence_provenance
 from embedstore.encoders import Encoder, get_encoder
-from embedstore.errors import ConfigError, EmbedstoreError
+from embedstore.errors import ConfigError, check_choice
 from embedstore.metadata import MetadataIndex
 from embedstore.pipeline.discover import discover
+from embedstore.pipeline.ray_engine import ray_session, stream_batches
 from embedstore.pipeline.report import IndexReport, ProgressBar, StageTimer
-from embedstore.pipeline.stages import Decoded, Rejected, Skipped, encode_batch, read_one, write_batch
+from embedstore.pipeline.stages import Decoded, Rejected, Skipped, read_one, write_batch
+from embedstore.pipeline.stages import encode_isolating_failures as _encode_isolating_failures
 from embedstore.store import CORE_RECORDING_COLUMNS, EncodedRecording, Space, Store, sequence_space, setup_key
 
 ReadResult = Decoded | Rejected | Skipped
+Engine = Literal["local", "ray"]
+ENGINES = ("local", "ray")
 
 
 def resolve_encoder(encoder: str | Encoder, **encoder_kwargs: Any) -> Encoder:
@@ -62,6 +66,8 @@ def index_paths(
     encoder_kwargs: dict | None = None,
     stop_after_batches: int | None = None,
     frames: bool | None = None,
+    engine: Engine = "local",
+    ray_address: str | None = None,
 ) -> IndexReport:
     """Index audio files into a store (resumable, incremental).
 
@@ -100,12 +106,20 @@ def index_paths(
         1 MB per hour; :func:`embedstore.alignment.features.index_sequence`) in the setup's sequence space, for
         frame-accurate passage search and interpretation curves. Default: on for the ``chroma`` encoder. Applies to
         the recordings this run encodes.
+    engine : {"local", "ray"}
+        ``local``: threads in this process. ``ray``: decode in Ray tasks and encode in a Ray actor pool
+        (:mod:`embedstore.pipeline.ray_engine`, needs the ``ray`` extra); the driver still writes, so the store is
+        the same.
+    ray_address : str, optional
+        With ``engine="ray"``: a running cluster (``auto``, ``ray://host:10001``); default: the Ray session
+        already open in this process, else a new local one.
 
     Returns
     -------
     IndexReport
     """
     t_start = time.perf_counter()
+    check_choice("engine", engine, ENGINES)
     if window_s <= 0 or hop_s <= 0:
         raise ConfigError(f"window and hop must be > 0 (got window={window_s}, hop={hop_s})")
     timer = StageTimer()
@@ -140,16 +154,29 @@ def index_paths(
     )
     bar = ProgressBar(len(files), enabled=progress, label=f"indexing with {run.key}")
     try:
-        _run_batches(
-            run,
-            files,
-            read_options,
-            batch_files=batch_files,
-            batch_windows=batch_windows,
-            workers=workers or min(4, os.cpu_count() or 2),
-            stop_after_batches=stop_after_batches,
-            bar=bar,
-        )
+        if engine == "ray":
+            _run_batches_ray(
+                run,
+                files,
+                read_options,
+                encoder=(encoder, encoder_kwargs),
+                batch_files=batch_files,
+                batch_windows=batch_windows,
+                ray_address=ray_address,
+                stop_after_batches=stop_after_batches,
+                bar=bar,
+            )
+        else:
+            _run_batches(
+                run,
+                files,
+                read_options,
+                batch_files=batch_files,
+                batch_windows=batch_windows,
+                workers=workers or min(4, os.cpu_count() or 2),
+                stop_after_batches=stop_after_batches,
+                bar=bar,
+            )
     finally:
         bar.close()
     _finish_run(run, optimize=optimize)
@@ -250,6 +277,50 @@ def _run_batches(
         _wait(pending, run.timer)
 
 
+def _run_batches_ray(
+    run: _Run,
+    files: list[Path],
+    read_options: dict,
+    *,
+    encoder: tuple[str | Encoder, dict | None],
+    batch_files: int,
+    batch_windows: int,
+    ray_address: str | None,
+    stop_after_batches: int | None,
+    bar: ProgressBar,
+) -> None:
+    """Ray engine: files are read and encoded on the cluster (:func:`.ray_engine.stream_batches`); each batch is
+    sorted, accounted and written here exactly as the local engine does."""
+    spec = encoder[0] if isinstance(encoder[0], str) else run.encoder
+    worker_s: dict[str, float] = {}
+    with ray_session(ray_address):
+        stream = stream_batches(
+            files,
+            read_options,
+            encoder=spec,
+            encoder_kwargs=encoder[1],
+            provenance=run.encoder.provenance(),
+            batch_files=batch_files,
+            batch_windows=batch_windows,
+            frames=run.frames,
+            timings=worker_s,
+        )
+        t_wait = time.perf_counter()
+        for n_done, (results, outputs) in enumerate(stream, 1):
+            run.timer.add("wait_ray", time.perf_counter() - t_wait)
+            good, rejects = _sort_results(run, results)
+            encoded = [o for d in good if isinstance(o := outputs[d.path], EncodedRecording)]
+            failed = [o for d in good if isinstance(o := outputs[d.path], Rejected)]
+            run.report.rejected += failed
+            _write(run, encoded, rejects + failed, _account(run, encoded))
+            bar.advance(len(results))
+            if stop_after_batches is not None and n_done >= stop_after_batches:
+                break
+            t_wait = time.perf_counter()
+    for k, v in worker_s.items():
+        run.timer.add(k, v)
+
+
 def _read_ahead(
     pool: ThreadPoolExecutor, batches: list[list[Path]], read_options: dict, timer: StageTimer
 ) -> Generator[list[ReadResult], None, None]:
@@ -313,29 +384,6 @@ def _sort_results(run: _Run, results: list[ReadResult]) -> tuple[list[Decoded], 
             run.seen_hashes[r.content_hash] = r.path
             good.append(r)
     return good, rejects
-
-
-def _encode_isolating_failures(
-    good: list[Decoded], enc: Encoder, *, batch_windows: int, frames: bool = False
-) -> tuple[list[EncodedRecording], list[Rejected]]:
-    """Encode a batch; when the encoder fails on it, encode file by file and reject only the failing files.
-
-    An :class:`EmbedstoreError` (a configuration problem, e.g. non-finite output) stops the run.
-    """
-    try:
-        return encode_batch(good, enc, batch_windows=batch_windows, frames=frames), []
-    except EmbedstoreError:
-        raise
-    except Exception:  # noqa: BLE001 - isolate the failing file, keep the rest
-        pass
-    encoded: list[EncodedRecording] = []
-    failed: list[Rejected] = []
-    for d in good:
-        try:
-            encoded += encode_batch([d], enc, batch_windows=batch_windows, frames=frames)
-        except Exception as e:  # noqa: BLE001
-            failed.append(Rejected(d.path, "encoder_failed", f"{type(e).__name__}: {e}", d.content_hash))
-    return encoded, failed
 
 
 def _account(run: _Run, encoded: list[EncodedRecording]) -> list[str]:
