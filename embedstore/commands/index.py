@@ -41,7 +41,10 @@ def index(
     ] = None,
     batch_files: Annotated[int, typer.Option(help="Files per reader/writer batch.")] = 16,
     batch_windows: Annotated[int, typer.Option(help="Windows per encoder forward pass.")] = 32,
-    workers: Annotated[int | None, typer.Option(help="Decoding threads.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Decoding threads or processes.")] = None,
+    decode: Annotated[
+        str, typer.Option(help="Local engine: decode in 'threads' or worker 'processes' (no shared GIL).")
+    ] = "threads",
     max_duration: Annotated[
         float, typer.Option(help="Reject files longer than this many seconds.")
     ] = config.DEFAULT_MAX_DURATION_S,
@@ -90,6 +93,7 @@ def index(
         frames=frames,
         engine=engine,  # type: ignore[arg-type]  # validated by index_paths
         ray_address=ray_address,
+        decode=decode,  # type: ignore[arg-type]  # validated by index_paths
     )
     d = rep.as_dict()
     if json_out:

@@ -33,8 +33,9 @@ from embedstore.errors import ConfigError, check_choice
 from embedstore.metadata import MetadataIndex
 from embedstore.pipeline.discover import discover
 from embedstore.pipeline.ray_engine import ray_session, stream_batches
+from embedstore.pipeline.readers import DECODE_IN, DecodeIn, Readers
 from embedstore.pipeline.report import IndexReport, ProgressBar, StageTimer
-from embedstore.pipeline.stages import Decoded, Rejected, Skipped, read_one, write_batch
+from embedstore.pipeline.stages import Decoded, Rejected, Skipped, write_batch
 from embedstore.pipeline.stages import encode_isolating_failures as _encode_isolating_failures
 from embedstore.store import CORE_RECORDING_COLUMNS, EncodedRecording, Space, Store, sequence_space, setup_key
 
@@ -68,6 +69,7 @@ def index_paths(
     frames: bool | None = None,
     engine: Engine = "local",
     ray_address: str | None = None,
+    decode: DecodeIn = "threads",
 ) -> IndexReport:
     """Index audio files into a store (resumable, incremental).
 
@@ -90,7 +92,7 @@ def index_paths(
     batch_windows : int
         Windows per encoder forward pass.
     workers : int, optional
-        Decoding threads (default: min(4, cpu count)).
+        Decoding threads or processes (default: min(4, cpu count)).
     max_duration_s : float
         Longer files are rejected as ``too_long``.
     progress : bool
@@ -110,6 +112,9 @@ def index_paths(
         ``local``: threads in this process. ``ray``: decode in Ray tasks and encode in a Ray actor pool
         (:mod:`embedstore.pipeline.ray_engine`, needs the ``ray`` extra); the driver still writes, so the store is
         the same.
+    decode : {"threads", "processes"}
+        Local engine: decode in threads of this process, or in ``workers`` worker processes (no shared GIL; a
+        start-up cost of about a second, see ``bench/results/index.md``).
     ray_address : str, optional
         With ``engine="ray"``: a running cluster (``auto``, ``ray://host:10001``); default: the Ray session
         already open in this process, else a new local one.
@@ -120,6 +125,7 @@ def index_paths(
     """
     t_start = time.perf_counter()
     check_choice("engine", engine, ENGINES)
+    check_choice("decode", decode, DECODE_IN)
     if window_s <= 0 or hop_s <= 0:
         raise ConfigError(f"window and hop must be > 0 (got window={window_s}, hop={hop_s})")
     timer = StageTimer()
@@ -176,6 +182,7 @@ def index_paths(
                 workers=workers or min(4, os.cpu_count() or 2),
                 stop_after_batches=stop_after_batches,
                 bar=bar,
+                decode=decode,
             )
     finally:
         bar.close()
@@ -251,15 +258,16 @@ def _run_batches(
     workers: int,
     stop_after_batches: int | None,
     bar: ProgressBar,
+    decode: DecodeIn = "threads",
 ) -> None:
     """Read, encode and write the files batch by batch, the three stages overlapping."""
     batches = [files[i : i + batch_files] for i in range(0, len(files), batch_files)]
     with (
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reader") as readers,
+        Readers(decode, workers, read_options) as readers,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer") as writer,
     ):
         pending: Future | None = None
-        with contextlib.closing(_read_ahead(readers, batches, read_options, run.timer)) as read_results:
+        with contextlib.closing(_read_ahead(readers, batches, run.timer)) as read_results:
             for n_done, results in enumerate(read_results, 1):
                 good, rejects = _sort_results(run, results)
                 with run.timer("encode"):
@@ -322,23 +330,17 @@ def _run_batches_ray(
 
 
 def _read_ahead(
-    pool: ThreadPoolExecutor, batches: list[list[Path]], read_options: dict, timer: StageTimer
+    pool: Readers, batches: list[list[Path]], timer: StageTimer
 ) -> Generator[list[ReadResult], None, None]:
     """The read results of each batch in turn, the next batch decoding while the caller works on this one.
 
     Closing the generator early cancels the reads not started yet.
     """
-
-    def timed_read(p: Path) -> tuple[ReadResult, float]:
-        t0 = time.perf_counter()
-        r = read_one(p, **read_options)
-        return r, time.perf_counter() - t0
-
-    futures = [[pool.submit(timed_read, p) for p in batches[0]]] if batches else []
+    futures = [[pool.submit(p) for p in batches[0]]] if batches else []
     try:
         for bi in range(len(batches)):
             if bi + 1 < len(batches):
-                futures.append([pool.submit(timed_read, p) for p in batches[bi + 1]])
+                futures.append([pool.submit(p) for p in batches[bi + 1]])
             t_wait = time.perf_counter()
             results = []
             for f in futures[bi]:
