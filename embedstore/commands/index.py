@@ -50,7 +50,10 @@ def index(
     ] = None,
     batch_files: Annotated[int, typer.Option(help="Files per reader/writer batch.")] = 16,
     batch_windows: Annotated[int, typer.Option(help="Windows per encoder forward pass.")] = 32,
-    workers: Annotated[int | None, typer.Option(help="Decoding threads.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Decoding threads or processes.")] = None,
+    decode: Annotated[
+        str, typer.Option(help="Local engine: decode in 'threads' or worker 'processes' (no shared GIL).")
+    ] = "threads",
     max_duration: Annotated[
         float, typer.Option(help="Reject files longer than this many seconds.")
     ] = config.DEFAULT_MAX_DURATION_S,
@@ -66,6 +69,16 @@ def index(
         bool,
         typer.Option("--prune", help="Remove recordings whose file is gone (they are reported either way)."),
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(help="local: threads in this process; ray: a Ray Data pipeline (needs the ray extra)."),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine ray: 'auto' or ray://host:10001 joins a cluster; default starts Ray here."
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     storage_option: StorageOpt = None,
 ) -> None:
@@ -96,6 +109,9 @@ def index(
         encoder_kwargs=kw,
         frames=frames,
         prune=prune,
+        engine=engine,  # type: ignore[arg-type]  # validated by index_paths
+        ray_address=ray_address,
+        decode=decode,  # type: ignore[arg-type]  # validated by index_paths
     )
     d = rep.as_dict()
     if json_out:
