@@ -33,6 +33,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 TASKS = ("beat", "downbeat", "dynamics", "change", "change_from_levels")
 
@@ -41,19 +42,19 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dic
     """Cross-validate one (encoder, model); returns the result row and a description of the targets."""
     import numpy as np
     import torch
+    from frames_data import bench_items
 
-    from embedstore.frames.features import FrameFeaturizer
     from embedstore.frames.models import build_model, count_parameters
-    from embedstore.frames.train import TrainConfig, cross_validate, load_items
+    from embedstore.frames.train import TrainConfig, cross_validate
 
     torch.set_num_threads(args["threads"])
-    fz = FrameFeaturizer(encoder=enc)
     t0 = time.perf_counter()
-    items = load_items(manifest, fz, limit=args["limit"], cache=True)
+    items = bench_items(manifest, enc, limit=args["limit"], num_models=args["madmom_models"])
+    dim = items[0].features.shape[1]
     t_feat = time.perf_counter() - t0
     tag = f"[{enc} {kind}]"
     print(
-        f"{tag} {len(items)} clips, {sum(it.n_frames for it in items)} frames of {fz.dim}-d features "
+        f"{tag} {len(items)} clips, {sum(it.n_frames for it in items)} frames of {dim}-d features "
         f"({t_feat:.0f} s)",
         flush=True,
     )
@@ -66,6 +67,7 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dic
         batch_size=args["batch_size"],
         seed=args["seed"],
         threads=args["threads"],
+        beat_method=args["beat_method"],
     )
     t1 = time.perf_counter()
     cv = cross_validate(
@@ -80,8 +82,15 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dic
     row = {
         "encoder": enc,
         "model": kind,
-        "n_parameters": count_parameters(build_model(kind, fz.dim)),
-        "feature_dim": fz.dim,
+        "n_parameters": count_parameters(build_model(kind, dim)),
+        "feature_dim": dim,
+        "decoder": args["beat_method"],
+        "hours_train_mean": round(
+            float(np.mean([f["n_train"] for f in cv["folds"]]))
+            * float(np.mean([it.duration for it in items]))
+            / 3600,
+            3,
+        ),
         "metrics": cv["metrics"],
         "folds": cv["folds"],
         "n_items": cv["n_items"],
@@ -181,11 +190,84 @@ def dsp_beat_baseline(manifest: str, args: dict) -> dict:
     }
 
 
+def madmom_baseline(manifest: str, args: dict, *, tuned: bool) -> dict:
+    """madmom's RNN downbeat ensemble (all 8 networks) + its DBN bar tracker: with the CLI defaults (meters 3 and 4,
+    55-215 beats/min), or with meters 2/3/4 and the tempo range / tempo-change penalty chosen per fold on an inner
+    split of the training pieces (:func:`embedstore.frames.train.tune_dbn`). No training."""
+    import numpy as np
+    from frames_data import bench_items, madmom_outputs
+
+    from embedstore.encoders.madmom_rnn import pool2, track_downbeats
+    from embedstore.evaluation.splits import group_kfold
+    from embedstore.frames.evaluate import evaluate_clips
+    from embedstore.frames.train import split_train_val, tune_dbn
+
+    items = bench_items(manifest, "bssl", limit=args["limit"])
+    acts = []
+    for it in items:
+        a = madmom_outputs(it.path).mean(axis=0)
+        p = pool2(np.stack([a[:, 0] + a[:, 1], a[:, 1]], axis=1))
+        acts.append(p)
+    t0 = time.perf_counter()
+    groups = np.array([it.group for it in items])
+    clips: list = [None] * len(items)
+    settings = []
+    for f, (tr, te) in enumerate(group_kfold(groups, n_splits=args["folds"], seed=args["seed"])):
+        opts = {"beats_per_bar": (3, 4)}
+        if tuned:
+            _, val = split_train_val([items[i] for i in tr], val_fraction=0.2, seed=args["seed"] + f)
+            idx = {it.key: i for i, it in enumerate(items)}
+            vi = [idx[it.key] for it in val]
+            opts = tune_dbn(
+                [acts[i][:, 0] for i in vi],
+                [acts[i][:, 1] for i in vi],
+                [items[i].reference() for i in vi],
+                50.0,
+            )
+            settings.append(opts)
+        for i in te:
+            b, d = track_downbeats(acts[i][:, 0], acts[i][:, 1], frame_rate=50.0, **opts)
+            clips[i] = {
+                "ref": {"beats": items[i].targets.beats, "downbeats": items[i].targets.downbeats},
+                "est": {"beats": b, "downbeats": d},
+            }
+    m = evaluate_clips(clips, groups=list(groups), n_boot=args["n_boot"], seed=args["seed"])
+    desc = "madmom RNNDownBeatProcessor (8 networks) + DBNDownBeatTrackingProcessor"
+    desc += (
+        ", meters 2/3/4, tempo range and penalty tuned per fold on inner splits: " + json.dumps(settings)
+        if tuned
+        else ", CLI defaults (meters 3/4, 55-215 bpm, lambda 100)"
+    )
+    return {
+        "encoder": "madmom (8 nets)",
+        "model": "madmom RNN + DBN" + (" (tuned)" if tuned else ""),
+        "n_parameters": 0,
+        "metrics": m,
+        "seconds_cv": round(time.perf_counter() - t0, 1),
+        "description": desc,
+    }
+
+
+def _baselines(manifest: str, a: dict) -> list[dict]:
+    rows = [chance_baselines(manifest, a), dsp_beat_baseline(manifest, a)]
+    if not a["no_madmom_baseline"]:
+        rows += [madmom_baseline(manifest, a, tuned=False), madmom_baseline(manifest, a, tuned=True)]
+    for r in rows:
+        print(
+            f"[{r['model']}] " + ", ".join(f"{k} {v['value']:.3f}" for k, v in r["metrics"].items()),
+            flush=True,
+        )
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="manifest (default: ../shared/data/asap-dev/manifest.csv)")
-    ap.add_argument("--encoders", default="bssl,logmel")
+    ap.add_argument("--encoders", default="madmom+bssl,bssl")
     ap.add_argument("--models", default="linear,msn-mmoe")
+    ap.add_argument("--beat-method", default="madmom", help="decoder of our models: madmom, dbn or peaks")
+    ap.add_argument("--madmom-models", type=int, default=8, help="networks of the madmom encoder (1-8)")
+    ap.add_argument("--no-madmom-baseline", action="store_true")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=20, help="maximum epochs of msn-mmoe")
     ap.add_argument(
@@ -232,12 +314,11 @@ def main(argv=None) -> int:
     t_all = time.perf_counter()
     a = vars(args)
     # compute (and cache) each encoder's features once before the parallel runs read them
-    from embedstore.frames.features import FrameFeaturizer
-    from embedstore.frames.train import load_items
+    from frames_data import bench_items
 
     for enc in encoders:
         t0 = time.perf_counter()
-        load_items(manifest, FrameFeaturizer(encoder=enc), limit=args.limit, cache=True)
+        bench_items(manifest, enc, limit=args.limit, num_models=args.madmom_models)
         print(f"[{enc}] features ready ({time.perf_counter() - t0:.0f} s)", flush=True)
     if args.jobs > 1 and len(combos) > 1:
         import multiprocessing as mp
@@ -245,11 +326,11 @@ def main(argv=None) -> int:
 
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn")) as ex:
             futs = [ex.submit(run_combo, str(manifest), e, k, a) for e, k in combos]
-            baselines = [chance_baselines(str(manifest), a), dsp_beat_baseline(str(manifest), a)]
+            baselines = _baselines(str(manifest), a)
             done = [f.result() for f in futs]
     else:
         done = [run_combo(str(manifest), e, k, a) for e, k in combos]
-        baselines = [chance_baselines(str(manifest), a), dsp_beat_baseline(str(manifest), a)]
+        baselines = _baselines(str(manifest), a)
     order = {c: i for i, c in enumerate((e, k) for e in encoders for k in models)}
     done.sort(key=lambda rt: order[(rt[0]["encoder"], rt[0]["model"])])
     results = [r for r, _ in done]

@@ -24,8 +24,25 @@ def train_frames(
         Path, typer.Option("--out", "-o", help="Output folder (config.json + model.safetensors).")
     ],
     encoder: Annotated[
-        str, typer.Option("--encoder", "-e", help="Frame features: bssl, logmel, ... or hf:/path.")
+        str,
+        typer.Option(
+            "--encoder",
+            "-e",
+            help="Frame features: bssl, logmel, madmom (extra 'madmom'), ..., hf:/path, or a combination "
+            "joined by '+', e.g. madmom+bssl.",
+        ),
     ] = "bssl",
+    beat_method: Annotated[
+        str,
+        typer.Option(
+            help="Beat/downbeat decoder: dbn (ours), madmom (madmom's DBN bar tracker; tempo range and penalty "
+            "chosen on the validation split) or peaks."
+        ),
+    ] = "dbn",
+    madmom_models: Annotated[
+        int,
+        typer.Option(help="Networks of madmom's ensemble used by the madmom encoder (1-8; fewer: faster)."),
+    ] = 8,
     model: Annotated[
         str,
         typer.Option(
@@ -69,8 +86,13 @@ def train_frames(
         hop_s=hop,
         patience=patience,
         seed=seed,
+        beat_method=beat_method,
     )
-    fz = FrameFeaturizer(encoder=encoder, layer=layer)
+    parts = encoder.split("+")
+    kw = {"num_models": madmom_models} if madmom_models != 8 and "madmom" in parts else {}
+    if kw and len(parts) > 1:
+        kw = {"madmom": kw}
+    fz = FrameFeaturizer(encoder=encoder, layer=layer, encoder_kwargs=kw)
     err = err_console()
     if not json_out:
         err.print(f"computing {encoder} frame features of {data} ...")

@@ -147,7 +147,10 @@ class FrameFeaturizer:
     @property
     def compression(self) -> str:
         if self.compress == "auto":
-            return "log1p" if self.encoder in _AUTO_LOG1P else "none"
+            parts = set(
+                self.encoder.split("+")
+            )  # a combination: log1p when any part needs it (monotone on the rest)
+            return "log1p" if parts & _AUTO_LOG1P else "none"
         return self.compress
 
     def layer_index(self) -> int:
