@@ -122,3 +122,16 @@ def test_train_frames_with_madmom_plus_bssl_and_madmom_decoder(synth_collection,
     res = _run("frames", clip, "--model", out, "--json")
     assert res.exit_code == 0, res.output
     _check_analysis(json.loads(res.stdout), sf.info(str(clip)).duration)
+
+
+def test_default_model_is_written_by_train_frames_and_read_by_frames(synth_collection, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBEDSTORE_FRAMES_MODEL", str(tmp_path / "default"))
+    clip = sorted((synth_collection.parent / "audio").glob("*.flac"))[0]
+    res = _run("frames", clip)
+    assert res.exit_code == 2 and "default model" in res.output and "docs/frames.md" in res.output
+    res = _run("train-frames", "--data", synth_collection, "--model", "linear", "--epochs", 1, "--limit", 4)
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "default" / "config.json").is_file()
+    res = _run("frames", clip, "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["model"]["path"] == str(tmp_path / "default")

@@ -21,8 +21,14 @@ def train_frames(
         ),
     ],
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Output folder (config.json + model.safetensors).")
-    ],
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder (config.json + model.safetensors); default: the default model of "
+            "`embedstore frames` ($EMBEDSTORE_FRAMES_MODEL or <cache>/models/frames-default).",
+        ),
+    ] = None,
     encoder: Annotated[
         str,
         typer.Option(
@@ -73,9 +79,10 @@ def train_frames(
     from embedstore.errors import check_choice
     from embedstore.frames.features import FrameFeaturizer
     from embedstore.frames.models import MODEL_KINDS, count_parameters
-    from embedstore.frames.persist import save_frame_model
+    from embedstore.frames.persist import default_model_dir, save_frame_model
     from embedstore.frames.train import TrainConfig, load_items, split_train_val, train_frame_model
 
+    out = default_model_dir() if out is None else out
     check_choice("model", model, MODEL_KINDS)
     cfg = TrainConfig(
         model=model,
@@ -143,8 +150,13 @@ def train_frames(
 def frames(
     audio: Annotated[Path, typer.Argument(help="Audio file to analyse.")],
     model: Annotated[
-        Path, typer.Option("--model", "-m", help="Folder written by `embedstore train-frames`.")
-    ],
+        Path | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Folder written by `embedstore train-frames` (default: the default model, see docs/frames.md).",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON.")] = False,
     plot: Annotated[
         Path | None,
