@@ -68,6 +68,7 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dic
         seed=args["seed"],
         threads=args["threads"],
         beat_method=args["beat_method"],
+        monitor=args["monitor"],
     )
     t1 = time.perf_counter()
     cv = cross_validate(
@@ -200,7 +201,8 @@ def madmom_baseline(manifest: str, args: dict, *, tuned: bool) -> dict:
     from embedstore.encoders.madmom_rnn import pool2, track_downbeats
     from embedstore.evaluation.splits import group_kfold
     from embedstore.frames.evaluate import evaluate_clips
-    from embedstore.frames.train import split_train_val, tune_dbn
+    from embedstore.frames.postprocess import tune_dbn
+    from embedstore.frames.train import split_train_val
 
     items = bench_items(manifest, "bssl", limit=args["limit"])
     acts = []
@@ -248,6 +250,45 @@ def madmom_baseline(manifest: str, args: dict, *, tuned: bool) -> dict:
     }
 
 
+def train_final(manifest: str, row: dict, args: dict, out: str) -> dict:
+    """Train the given (encoder, model) row's recipe on all clips (inner validation split for early stopping,
+    thresholds and the decoder's settings) and save it where ``embedstore frames`` finds its default model."""
+    import torch
+    from frames_data import bench_items
+
+    from embedstore.frames.features import FrameFeaturizer
+    from embedstore.frames.persist import save_frame_model
+    from embedstore.frames.train import TrainConfig, split_train_val, train_frame_model
+
+    torch.set_num_threads(args["threads"])
+    enc = row["encoder"]
+    items = bench_items(manifest, enc, limit=args["limit"], num_models=args["madmom_models"])
+    cfg = TrainConfig(**{k: v for k, v in row["config"].items() if k != "lr"}, lr=row["config"]["lr"])
+    train, val = split_train_val(items, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    res = train_frame_model(train, config=cfg, val_items=val)
+    parts = enc.split("+")
+    kw = {"num_models": args["madmom_models"]} if "madmom" in parts and args["madmom_models"] != 8 else {}
+    if kw and len(parts) > 1:
+        kw = {"madmom": kw}
+    fz = FrameFeaturizer(encoder=enc, encoder_kwargs=kw)
+    save_frame_model(
+        out,
+        res.model,
+        fz,
+        thresholds=res.thresholds,
+        beat_method=cfg.beat_method,
+        training={
+            "config": cfg.as_dict(),
+            "data": manifest,
+            "n_train": len(train),
+            "n_val": len(val),
+            "best_epoch": res.best_epoch,
+            "note": "trained by bench/bench_frames.py --save-default",
+        },
+    )
+    return {"out": out, "encoder": enc, "model": row["model"], "thresholds": res.thresholds}
+
+
 def _baselines(manifest: str, a: dict) -> list[dict]:
     rows = [chance_baselines(manifest, a), dsp_beat_baseline(manifest, a)]
     if not a["no_madmom_baseline"]:
@@ -268,6 +309,21 @@ def main(argv=None) -> int:
     ap.add_argument("--beat-method", default="madmom", help="decoder of our models: madmom, dbn or peaks")
     ap.add_argument("--madmom-models", type=int, default=8, help="networks of the madmom encoder (1-8)")
     ap.add_argument("--no-madmom-baseline", action="store_true")
+    ap.add_argument(
+        "--save-default",
+        default=None,
+        help="train the best of our models on all clips and save it to this folder (e.g. the default model)",
+    )
+    ap.add_argument(
+        "--monitor",
+        default="score",
+        help="early stopping on the validation score (decodes every epoch) or loss (cheaper)",
+    )
+    ap.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="only the pieces whose clips all have madmom outputs in the cache (bench/frames_data.py)",
+    )
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=20, help="maximum epochs of msn-mmoe")
     ap.add_argument(
@@ -307,6 +363,10 @@ def main(argv=None) -> int:
         manifest = d / "asap-dev" / "manifest.csv"
     else:
         manifest = Path(args.data)
+    if args.cached_only:
+        from frames_data import cached_manifest
+
+        manifest = cached_manifest(manifest)
     encoders = [e.strip() for e in args.encoders.split(",") if e.strip()]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     # slowest first so that parallel jobs finish together
@@ -365,6 +425,11 @@ def main(argv=None) -> int:
         "seconds_total": round(time.perf_counter() - t_all, 1),
         "results": results,
     }
+    if args.save_default:
+        ours = [r for r in results if "config" in r]
+        best = max(ours, key=lambda r: r["metrics"]["beat"]["value"] + r["metrics"]["downbeat"]["value"])
+        out["default_model"] = train_final(str(manifest), best, a, args.save_default)
+        print(f"default model: {out['default_model']}", flush=True)
     outp = Path(args.out)
     outp.parent.mkdir(parents=True, exist_ok=True)
     outp.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")

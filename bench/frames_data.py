@@ -98,3 +98,23 @@ def bench_items(manifest, encoder: str, *, limit=None, num_models: int = 8):
         feats = np.concatenate(cols, axis=1).astype(np.float32)
         out.append(FrameItem(it.key, it.group, feats, it.targets, it.frame_rate, path=it.path))
     return out
+
+
+def cached_manifest(manifest) -> Path:
+    """A copy of ``manifest`` restricted to clips whose madmom outputs are cached (whole pieces only), with
+    absolute audio paths, written to ``cache_dir()/bench_frames``. For a run that cannot wait for the cache."""
+    from embedstore.config import cache_dir
+    from embedstore.metadata import read_table
+    from embedstore.utils import sha256_file
+
+    man = Path(manifest)
+    df = read_table(man)
+    paths = [man.parent / a for a in df["audio"]]
+    ok = [(cache_dir() / "madmom_nets" / f"{sha256_file(p)[:24]}.npz").exists() for p in paths]
+    df = df.assign(audio=[str(p.resolve()) for p in paths], _ok=ok)
+    whole = df.groupby("piece_id")["_ok"].transform("all")
+    df = df[whole].drop(columns="_ok")
+    out = cache_dir() / "bench_frames" / f"{man.parent.name}_cached.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out, index=False)
+    return out
