@@ -69,6 +69,7 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dic
         threads=args["threads"],
         beat_method=args["beat_method"],
         monitor=args["monitor"],
+        max_pos_weight=args["max_pos_weight"],
     )
     t1 = time.perf_counter()
     cv = cross_validate(
@@ -310,6 +311,13 @@ def main(argv=None) -> int:
     ap.add_argument("--madmom-models", type=int, default=8, help="networks of the madmom encoder (1-8)")
     ap.add_argument("--no-madmom-baseline", action="store_true")
     ap.add_argument(
+        "--max-pos-weight",
+        type=float,
+        default=100.0,
+        help="cap of the positive-class weight of the binary tasks (1: calibrated probabilities, which "
+        "madmom's DBN expects)",
+    )
+    ap.add_argument(
         "--save-default",
         default=None,
         help="train the best of our models on all clips and save it to this folder (e.g. the default model)",
@@ -354,6 +362,7 @@ def main(argv=None) -> int:
     import torch
 
     from embedstore.config import shared_data_dir
+    from embedstore.utils import machine_description
 
     if args.data is None:
         d = shared_data_dir()
@@ -421,7 +430,11 @@ def main(argv=None) -> int:
             "cpus": os.cpu_count(),
             "jobs": args.jobs,
             "threads": args.threads,
+            "description": machine_description(),
+            "loadavg_end": [round(x, 2) for x in os.getloadavg()],
         },
+        "command": "python bench/bench_frames.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "commit": _commit(),
         "seconds_total": round(time.perf_counter() - t_all, 1),
         "results": results,
     }
@@ -436,6 +449,17 @@ def main(argv=None) -> int:
     outp.with_suffix(".md").write_text(markdown(out))
     print(markdown(out))
     return 0
+
+
+def _commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def markdown(out: dict) -> str:
@@ -471,6 +495,24 @@ def markdown(out: dict) -> str:
     chance = [r for r in out["results"] if r["model"] == "chance"]
     if chance:
         lines += ["", "chance: " + chance[0]["description"] + "."]
+    for r in out["results"]:
+        if r["model"] != "chance" and r.get("description"):
+            lines.append(f"- {r['model']}: {r['description']}.")
+    ours = [r for r in out["results"] if "hours_train_mean" in r]
+    if ours:
+        lines += [
+            "",
+            f"Our models: trained per fold on {ours[0]['hours_train_mean']:.2f} h of audio on average (training part "
+            f"of the fold, of which 20 % of the pieces are the inner validation split for early stopping, "
+            f"thresholds and the decoder's tempo range / penalty); decoder `{ours[0].get('decoder', 'dbn')}`; "
+            f"settings: "
+            + ", ".join(
+                f"{k}={out['settings'][k]}"
+                for k in ("epochs", "linear_epochs", "patience", "monitor", "max_pos_weight", "madmom_models")
+                if k in out["settings"]
+            )
+            + ".",
+        ]
     lines += [
         "",
         "Beats: the annotated beats follow the notation (19-311 per minute on asap-dev), so a tracker must "
@@ -482,8 +524,10 @@ def markdown(out: dict) -> str:
         + " / ".join(f"{100 * s:.0f} %" for s in t["dynamics_level_share"])
         + f"; {t['change_points_per_clip_mean']:.1f} change points per clip.",
         f"Total time {out['seconds_total'] / 60:.1f} min ({out['machine']['jobs']} parallel jobs x "
-        f"{out['machine']['threads']} thread). Reproduce: "
-        "`python bench/bench_frames.py` (options: --folds, --epochs, --encoders, --models).",
+        f"{out['machine']['threads']} thread) on {out['machine'].get('description', '?')}, load average at the "
+        f"end {out['machine'].get('loadavg_end', '?')} (the machine is shared). Commit {out.get('commit', '?')}.",
+        "",
+        f"Command: `{out.get('command', 'python bench/bench_frames.py')}`",
         "",
     ]
     return "\n".join(lines)
