@@ -14,7 +14,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from embedstore.encoders import get_encoder  # noqa: E402
-from embedstore.encoders.hf.modes import AUTO_MODE, resolve_mode  # noqa: E402
+from embedstore.encoders.hf import audiomae_vit_config  # noqa: E402
+from embedstore.encoders.hf.modes import auto_mode  # noqa: E402
 from embedstore.errors import ConfigError  # noqa: E402
 
 
@@ -130,13 +131,32 @@ def test_modes_refused_where_they_cannot_work(mert_dir, dac_dir):
         get_encoder("mert-v1-95m", model_path=str(mert_dir), mode="fast")
 
 
-def test_auto_mode_resolves_to_a_working_mode(mert_dir, dac_dir):
-    x = _audio(n=2)
-    enc = get_encoder(f"hf:{mert_dir}", dtype="float32", mode="auto")
-    assert enc.mode == resolve_mode("auto", dtype="float32", device="cpu", compilable=True) == AUTO_MODE
-    ref = get_encoder(f"hf:{mert_dir}", dtype="float32", mode="eager").embed(x)
-    assert _cos(enc.embed(x), ref).min() > 0.99
-    # where the measured choice cannot apply (a codec is not compiled; int8 needs CPU float32), auto is eager
-    assert get_encoder(f"hf:{dac_dir}", mode="auto").mode in ("eager", "int8")
-    assert resolve_mode("auto", dtype="bfloat16", device="cpu", compilable=False) == "eager"
-    assert resolve_mode("auto", dtype="float32", device="cuda", compilable=False) == "eager"
+@pytest.fixture(scope="module")
+def vit_dir(tmp_path_factory):
+    from transformers import ViTModel
+
+    d = tmp_path_factory.mktemp("tiny_audiomae")
+    torch.manual_seed(0)
+    cfg = audiomae_vit_config(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, image_size=[128, 32]
+    )
+    ViTModel(cfg, add_pooling_layer=False).save_pretrained(d)
+    return d
+
+
+def test_auto_mode_is_the_measured_choice_and_keeps_old_indexes_exact(vit_dir, mert_dir):
+    x = _audio(n=4, seconds=1.28, sr=16000)
+    # AudioMAE: int8 by default (measured fastest and faithful), in float32
+    enc = get_encoder(f"hf:{vit_dir}")
+    assert (enc.mode, enc.dtype) == ("int8", "float32")
+    ref = get_encoder(f"hf:{vit_dir}", dtype="float32", mode="eager")
+    assert ref.mode == "eager"  # an explicit dtype (as stored by every index) means eager
+    assert _cos(enc.embed(x), ref.embed(x)).min() > 0.99
+    # an index built before modes stored only the dtype: it is rebuilt eager, provenance unchanged
+    old_kwargs = {"dtype": "float32"}
+    assert get_encoder(f"hf:{vit_dir}", **old_kwargs).provenance()["params"] == ref.provenance()["params"]
+    # MERT: eager (dtype="auto"'s bfloat16 is its fastest faithful setting where the CPU has it)
+    assert get_encoder(f"hf:{mert_dir}").mode == "eager"
+    # off the CPU the measured CPU choice does not apply
+    assert auto_mode("int8", dtype="auto", device="cuda") == "eager"
+    assert auto_mode("int8", dtype="auto", device="cpu") == "int8"

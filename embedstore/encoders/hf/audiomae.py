@@ -170,6 +170,8 @@ class AudioMaeEncoder(TransformersEncoder):
 
     min_window_s = 0.1
     _compilable = True
+    #: int8 is 2.5x fp32 and 1.6x bf16 here, cosine to fp32 >= 0.9994 (``bench/results/encoder_modes.md``).
+    _auto_mode = "int8"
 
     def _load(self, model_dir: Path) -> None:
         from transformers import ViTModel

@@ -38,7 +38,7 @@ def load_hf_encoder(
     dtype: DType = "auto",
     device: str = "cpu",
     batch_size: int = 8,
-    mode: Mode = "eager",
+    mode: Mode = "auto",
     **kw: Any,
 ) -> Encoder:
     """Encoder for a local ``from_pretrained`` directory (``--encoder hf:/path/to/model``).
@@ -56,7 +56,7 @@ def load_hf_encoder(
     batch_size : int
         Windows per forward pass.
     mode : {"auto", "eager", "compile", "int8"}
-        How the model runs (:mod:`embedstore.encoders.hf.modes`).
+        How the model runs (:mod:`embedstore.encoders.hf.modes`); ``"auto"``: the family's measured choice.
     **kw
         ``model_path`` and ``revision`` are accepted (and ignored) so that stored ``load_kwargs`` rebuild it.
 

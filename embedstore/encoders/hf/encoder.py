@@ -27,7 +27,7 @@ from embedstore.encoders.hf.loading import (
     resolve_model_dir,
     weights_sha256,
 )
-from embedstore.encoders.hf.modes import MODES, Mode, apply_mode, resolve_mode
+from embedstore.encoders.hf.modes import MODES, Mode, apply_mode, auto_mode, resolve_mode
 from embedstore.errors import ConfigError, check_choice
 
 if TYPE_CHECKING:
@@ -55,7 +55,8 @@ class TransformersEncoder(Encoder):
     batch_size : int
         Windows per forward pass.
     mode : {"auto", "eager", "compile", "int8"}
-        How the model runs (:mod:`embedstore.encoders.hf.modes`); ``"int8"`` makes ``dtype="auto"`` float32.
+        How the model runs (:mod:`embedstore.encoders.hf.modes`); ``"int8"`` makes ``dtype="auto"`` float32;
+        ``"auto"`` is the family's measured choice when ``dtype`` is ``"auto"`` too, else eager.
     description : str
     rebuild_kwargs : dict, optional
         What ``load_kwargs()`` reports besides ``dtype`` (``model_path``, ``revision``).
@@ -66,6 +67,8 @@ class TransformersEncoder(Encoder):
     max_input_s: float | None = None
     #: Chunk boundaries fall on multiples of this many samples (the model's frame hop).
     _align: int = 1
+    #: What ``mode="auto"`` picks for this family (measured: ``bench/results/encoder_modes.md``).
+    _auto_mode: str = "eager"
     #: Whether ``_forward`` is one call of ``self.model`` (so ``mode="compile"`` compiles all of it).
     _compilable: bool = False
     #: The torch module (set by ``_load``).
@@ -81,7 +84,7 @@ class TransformersEncoder(Encoder):
         dtype: DType = "auto",
         device: str = "cpu",
         batch_size: int = 8,
-        mode: Mode = "eager",
+        mode: Mode = "auto",
         description: str = "",
         rebuild_kwargs: dict[str, Any] | None = None,
     ) -> None:
@@ -97,8 +100,8 @@ class TransformersEncoder(Encoder):
         self.device = str(device)
         self.batch_size = int(batch_size)
         self.description = description
-        int8 = resolve_mode(mode, dtype="float32", device=self.device, compilable=self._compilable) == "int8"
-        self.dtype = "float32" if (int8 and dtype == "auto") else resolve_dtype(dtype, self.device)
+        want = auto_mode(self._auto_mode, dtype=dtype, device=self.device) if mode == "auto" else mode
+        self.dtype = "float32" if (want == "int8" and dtype == "auto") else resolve_dtype(dtype, self.device)
         self._torch_dtype = torch.bfloat16 if self.dtype == "bfloat16" else torch.float32
         self.revision = commit or weights_sha256(self.model_dir)
         self._rebuild_kwargs = {k: v for k, v in (rebuild_kwargs or {}).items() if v is not None}
@@ -107,7 +110,7 @@ class TransformersEncoder(Encoder):
         self.model.to(device=self.device, dtype=self._torch_dtype)
         self.model.eval()
         self.model.requires_grad_(False)
-        self.mode = resolve_mode(mode, dtype=self.dtype, device=self.device, compilable=self._compilable)
+        self.mode = resolve_mode(want, dtype=self.dtype, device=self.device, compilable=self._compilable)
         self.model = apply_mode(self.model, self.mode)
 
     # -- to implement ------------------------------------------------------------------------------------------
@@ -207,7 +210,7 @@ def build_registered(
     revision: str | None,
     device: str,
     batch_size: int,
-    mode: Mode = "eager",
+    mode: Mode = "auto",
 ) -> TransformersEncoder:
     """Build a registered encoder: find the model (``model_path`` or the hub cache), then ``cls(...)``.
 
@@ -255,7 +258,7 @@ def register_transformers_encoder(
     Returns
     -------
     callable
-        ``factory(*, model_path=None, dtype="auto", revision=None, device="cpu", batch_size=8, mode="eager")
+        ``factory(*, model_path=None, dtype="auto", revision=None, device="cpu", batch_size=8, mode="auto")
         -> Encoder``.
     """
 
@@ -275,7 +278,7 @@ def register_transformers_encoder(
         revision: str | None = None,
         device: str = "cpu",
         batch_size: int = 8,
-        mode: Mode = "eager",
+        mode: Mode = "auto",
     ) -> Encoder:
         """Build the encoder (replaced below by a docstring naming the model)."""
         return build_registered(
