@@ -45,15 +45,19 @@ Conventions
 - ``dtype="auto"`` picks bfloat16 only where it is fast (CPU with AVX512-BF16/AMX, or a CUDA device with bf16),
   float32 otherwise; see ``bench/bench_encoders.py`` and ``bench/results/encoders.json`` for the measurement
   behind the rule. The resolved dtype is part of ``params()`` and so of the provenance.
+- ``mode=`` (``"eager"``, ``"compile"``, ``"int8"``, ``"auto"``) chooses how the model runs
+  (:mod:`embedstore.encoders.hf.modes`; measured in ``bench/results/encoder_modes.md``). ``"int8"`` changes the
+  vectors slightly and is part of ``params()``; ``"compile"`` does not change them and is not stored.
 - ``provenance()["revision"]`` is the hub commit hash when known (a cache snapshot), else the first 12 hex
   digits of the sha256 of the weights file.
 
 Modules
 -------
-``loading`` (find the checkpoint, dtype, weights), ``encoder`` (:class:`TransformersEncoder`, the shared
-machinery, and the registration helper), ``fbank`` (Kaldi fbank in numpy), one module per family (``mert``,
-``dac``, ``encodec``, ``clap``, ``spectrogram_transformer``, ``whisper``, ``audiomae`` with the timm converter)
-and ``dispatch`` (``hf:/dir`` by ``model_type``). Importing this package registers every family.
+``loading`` (find the checkpoint, dtype, weights), ``modes`` (eager / compile / int8), ``encoder``
+(:class:`TransformersEncoder`, the shared machinery, and the registration helper), ``fbank`` (Kaldi fbank in
+numpy), one module per family (``mert``, ``dac``, ``encodec``, ``clap``, ``spectrogram_transformer``,
+``whisper``, ``audiomae`` with the timm converter) and ``dispatch`` (``hf:/dir`` by ``model_type``). Importing
+this package registers every family.
 
 """
 

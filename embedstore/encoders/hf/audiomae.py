@@ -169,6 +169,9 @@ class AudioMaeEncoder(TransformersEncoder):
     """
 
     min_window_s = 0.1
+    _compilable = True
+    #: int8 is 2.5x fp32 and 1.6x bf16 here, cosine to fp32 >= 0.9994 (``bench/results/encoder_modes.md``).
+    _auto_mode = "int8"
 
     def _load(self, model_dir: Path) -> None:
         from transformers import ViTModel
@@ -211,7 +214,7 @@ class AudioMaeEncoder(TransformersEncoder):
 
     def params(self) -> dict[str, Any]:
         """Settings that change the output: dtype, fbank and its normalisation."""
-        return {"dtype": self.dtype, "fbank": "kaldi-128", "norm": [AUDIOSET_MEAN, AUDIOSET_STD]}
+        return {**self._output_params(), "fbank": "kaldi-128", "norm": [AUDIOSET_MEAN, AUDIOSET_STD]}
 
 
 audiomae = register_transformers_encoder(

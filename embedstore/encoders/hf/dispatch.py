@@ -14,6 +14,7 @@ from embedstore.encoders.hf.encodec import EncodecEncoder
 from embedstore.encoders.hf.encoder import TransformersEncoder
 from embedstore.encoders.hf.loading import DTYPES, DType, read_json, resolve_model_dir
 from embedstore.encoders.hf.mert import HUBERT_TYPES, W2V_TYPES, MertEncoder
+from embedstore.encoders.hf.modes import Mode
 from embedstore.encoders.hf.spectrogram_transformer import AstEncoder
 from embedstore.encoders.hf.whisper import WhisperEncoderWrapper
 from embedstore.errors import ConfigError, EncoderError, check_choice
@@ -37,6 +38,7 @@ def load_hf_encoder(
     dtype: DType = "auto",
     device: str = "cpu",
     batch_size: int = 8,
+    mode: Mode = "auto",
     **kw: Any,
 ) -> Encoder:
     """Encoder for a local ``from_pretrained`` directory (``--encoder hf:/path/to/model``).
@@ -53,6 +55,8 @@ def load_hf_encoder(
         torch device.
     batch_size : int
         Windows per forward pass.
+    mode : {"auto", "eager", "compile", "int8"}
+        How the model runs (:mod:`embedstore.encoders.hf.modes`); ``"auto"``: the family's measured choice.
     **kw
         ``model_path`` and ``revision`` are accepted (and ignored) so that stored ``load_kwargs`` rebuild it.
 
@@ -101,5 +105,6 @@ def load_hf_encoder(
         dtype=dtype,
         device=device,
         batch_size=batch_size,
+        mode=mode,
         description=f"{cls.__name__} loaded from {p}",
     )

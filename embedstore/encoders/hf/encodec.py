@@ -58,7 +58,7 @@ class EncodecEncoder(TransformersEncoder):
 
     def params(self) -> dict[str, Any]:
         """Settings that change the output: dtype and the RVQ bandwidth (kbps)."""
-        return {"dtype": self.dtype, "bandwidth_kbps": self.bandwidth}
+        return {**self._output_params(), "bandwidth_kbps": self.bandwidth}
 
 
 encodec_24khz = register_transformers_encoder(

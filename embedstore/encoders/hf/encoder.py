@@ -27,6 +27,7 @@ from embedstore.encoders.hf.loading import (
     resolve_model_dir,
     weights_sha256,
 )
+from embedstore.encoders.hf.modes import MODES, Mode, apply_mode, auto_mode, resolve_mode
 from embedstore.errors import ConfigError, check_choice
 
 if TYPE_CHECKING:
@@ -53,6 +54,9 @@ class TransformersEncoder(Encoder):
         torch device.
     batch_size : int
         Windows per forward pass.
+    mode : {"auto", "eager", "compile", "int8"}
+        How the model runs (:mod:`embedstore.encoders.hf.modes`); ``"int8"`` makes ``dtype="auto"`` float32;
+        ``"auto"`` is the family's measured choice when ``dtype`` is ``"auto"`` too, else eager.
     description : str
     rebuild_kwargs : dict, optional
         What ``load_kwargs()`` reports besides ``dtype`` (``model_path``, ``revision``).
@@ -63,6 +67,10 @@ class TransformersEncoder(Encoder):
     max_input_s: float | None = None
     #: Chunk boundaries fall on multiples of this many samples (the model's frame hop).
     _align: int = 1
+    #: What ``mode="auto"`` picks for this family (measured: ``bench/results/encoder_modes.md``).
+    _auto_mode: str = "eager"
+    #: Whether ``_forward`` is one call of ``self.model`` (so ``mode="compile"`` compiles all of it).
+    _compilable: bool = False
     #: The torch module (set by ``_load``).
     model: Any
 
@@ -76,10 +84,12 @@ class TransformersEncoder(Encoder):
         dtype: DType = "auto",
         device: str = "cpu",
         batch_size: int = 8,
+        mode: Mode = "auto",
         description: str = "",
         rebuild_kwargs: dict[str, Any] | None = None,
     ) -> None:
         check_choice("dtype", dtype, DTYPES)
+        check_choice("mode", mode, MODES)
         if int(batch_size) < 1:
             raise ConfigError(f"batch_size must be >= 1; got {batch_size}")
         import torch
@@ -90,7 +100,8 @@ class TransformersEncoder(Encoder):
         self.device = str(device)
         self.batch_size = int(batch_size)
         self.description = description
-        self.dtype = resolve_dtype(dtype, self.device)
+        want = auto_mode(self._auto_mode, dtype=dtype, device=self.device) if mode == "auto" else mode
+        self.dtype = "float32" if (want == "int8" and dtype == "auto") else resolve_dtype(dtype, self.device)
         self._torch_dtype = torch.bfloat16 if self.dtype == "bfloat16" else torch.float32
         self.revision = commit or weights_sha256(self.model_dir)
         self._rebuild_kwargs = {k: v for k, v in (rebuild_kwargs or {}).items() if v is not None}
@@ -99,6 +110,8 @@ class TransformersEncoder(Encoder):
         self.model.to(device=self.device, dtype=self._torch_dtype)
         self.model.eval()
         self.model.requires_grad_(False)
+        self.mode = resolve_mode(want, dtype=self.dtype, device=self.device, compilable=self._compilable)
+        self.model = apply_mode(self.model, self.mode)
 
     # -- to implement ------------------------------------------------------------------------------------------
     def _load(self, model_dir: Path) -> None:  # pragma: no cover - abstract
@@ -157,14 +170,19 @@ class TransformersEncoder(Encoder):
     def _to_model(self, t: torch.Tensor) -> torch.Tensor:
         return t.to(device=self.device, dtype=self._torch_dtype)
 
+    def _output_params(self) -> dict[str, Any]:
+        """What changes the numbers for every family: dtype, and int8 quantisation (``compile`` does not)."""
+        return {"dtype": self.dtype, **({"mode": "int8"} if self.mode == "int8" else {})}
+
     def params(self) -> dict[str, Any]:
-        """Settings that change the output: the resolved dtype."""
-        return {"dtype": self.dtype}
+        """Settings that change the output: the resolved dtype (and ``mode`` when it is ``"int8"``)."""
+        return self._output_params()
 
     def load_kwargs(self) -> dict[str, Any]:
         """``get_encoder(self.name, **load_kwargs())`` rebuilds this encoder (local copy, hub revision, and the
-        resolved dtype, so that ``"auto"`` cannot resolve differently on the machine that embeds the queries)."""
-        return {**self._rebuild_kwargs, "dtype": self.dtype}
+        resolved dtype, so that ``"auto"`` cannot resolve differently on the machine that embeds the queries;
+        ``mode="int8"`` likewise, while ``"compile"``, a speed choice, is not imposed on query embedding)."""
+        return {**self._rebuild_kwargs, **self._output_params()}
 
     def info(self) -> EncoderInfo:
         """Static facts, with ``kind="transformers"`` and the description."""
@@ -176,7 +194,8 @@ class TransformersEncoder(Encoder):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(name={self.name!r}, model_id={self.model_id!r}, dim={self.dim}, "
-            f"n_layers={self.n_layers}, sample_rate={self.sample_rate}, dtype={self.dtype!r})"
+            f"n_layers={self.n_layers}, sample_rate={self.sample_rate}, dtype={self.dtype!r}, "
+            f"mode={self.mode!r})"
         )
 
 
@@ -191,12 +210,14 @@ def build_registered(
     revision: str | None,
     device: str,
     batch_size: int,
+    mode: Mode = "auto",
 ) -> TransformersEncoder:
     """Build a registered encoder: find the model (``model_path`` or the hub cache), then ``cls(...)``.
 
     The stored ``model_id`` is the hub id even when loaded from a local copy; the revision tells copies apart.
     """
     check_choice("dtype", dtype, DTYPES)
+    check_choice("mode", mode, MODES)
     model_dir, commit = resolve_model_dir(model_id, model_path=model_path, revision=revision)
     return cls(
         model_dir,
@@ -206,6 +227,7 @@ def build_registered(
         dtype=dtype,
         device=device,
         batch_size=batch_size,
+        mode=mode,
         description=description,
         rebuild_kwargs={"model_path": None if model_path is None else str(model_path), "revision": revision},
     )
@@ -236,7 +258,8 @@ def register_transformers_encoder(
     Returns
     -------
     callable
-        ``factory(*, model_path=None, dtype="auto", revision=None, device="cpu", batch_size=8) -> Encoder``.
+        ``factory(*, model_path=None, dtype="auto", revision=None, device="cpu", batch_size=8, mode="auto")
+        -> Encoder``.
     """
 
     @register_encoder(
@@ -255,6 +278,7 @@ def register_transformers_encoder(
         revision: str | None = None,
         device: str = "cpu",
         batch_size: int = 8,
+        mode: Mode = "auto",
     ) -> Encoder:
         """Build the encoder (replaced below by a docstring naming the model)."""
         return build_registered(
@@ -267,11 +291,13 @@ def register_transformers_encoder(
             revision=revision,
             device=device,
             batch_size=batch_size,
+            mode=mode,
         )
 
     factory.__name__ = factory.__qualname__ = name.replace("-", "_")
     factory.__doc__ = (
         f"{description}\n\nKeyword arguments: ``model_path`` (local from_pretrained dir instead of "
-        f"``{model_id}``), ``dtype`` ('auto', 'float32', 'bfloat16'), ``revision``, ``device``, ``batch_size``."
+        f"``{model_id}``), ``dtype`` ('auto', 'float32', 'bfloat16'), ``revision``, ``device``, ``batch_size``, ``mode`` "
+        "('auto', 'eager', 'compile', 'int8')."
     )
     return factory

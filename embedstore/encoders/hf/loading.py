@@ -64,8 +64,9 @@ def cpu_has_fast_bf16() -> bool:
 def resolve_dtype(dtype: str, device: str = "cpu") -> str:
     """Resolve ``"auto"`` to ``"bfloat16"`` where it is fast and accurate enough, else ``"float32"``.
 
-    The rule (measured in ``bench/results/encoders.json``): bf16 keeps per-layer cosine to fp32 above 0.999 on
-    MERT-shaped models, but without native bf16 instructions it is several times slower on CPU.
+    The rule (measured in ``bench/results/encoders.json`` on an AVX2 CPU and ``bench/results/encoder_modes.md``
+    on an AVX512-BF16 one): bf16 keeps per-layer cosine to fp32 above 0.999 on MERT- and AudioMAE-shaped models;
+    with native bf16 instructions it is 1.5-2.6x faster than fp32, without them several times slower.
 
     Parameters
     ----------

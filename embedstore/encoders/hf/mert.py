@@ -38,6 +38,7 @@ class MertEncoder(TransformersEncoder):
     """
 
     min_window_s = 0.1
+    _compilable = True
 
     def _load(self, model_dir: Path) -> None:
         from transformers import HubertConfig, HubertModel, Wav2Vec2Config, Wav2Vec2Model
@@ -96,7 +97,7 @@ class MertEncoder(TransformersEncoder):
 
     def params(self) -> dict[str, Any]:
         """Settings that change the output: dtype and per-window normalisation."""
-        return {"dtype": self.dtype, "do_normalize": self.do_normalize}
+        return {**self._output_params(), "do_normalize": self.do_normalize}
 
 
 mert_v1_95m = register_transformers_encoder(

@@ -23,6 +23,7 @@ class AstEncoder(TransformersEncoder):
     """
 
     min_window_s = 0.1
+    _compilable = True
 
     def _load(self, model_dir: Path) -> None:
         from transformers import ASTFeatureExtractor, ASTModel

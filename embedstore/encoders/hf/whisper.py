@@ -18,6 +18,7 @@ class WhisperEncoderWrapper(TransformersEncoder):
     only the frames covering the real input are kept (50 per second); longer inputs are cut into equal chunks."""
 
     min_window_s = 0.1
+    _compilable = True
 
     def _load(self, model_dir: Path) -> None:
         from transformers import WhisperConfig, WhisperFeatureExtractor
