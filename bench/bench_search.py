@@ -169,6 +169,13 @@ def child_build(backend: str, args, wd: Path) -> dict:
         size = sum(int(getattr(ix, "size_bytes", 0) or 0) for ix in idx.table.list_indices())
         info["index_stats"] = str(idx.table.list_indices())
         (wd / f"{backend}.built").write_text("ok\n")
+    elif backend == "faiss-ivf-sq8" and (wd / "faiss-ivf" / "index.json").exists():
+        idx = sq8_from_full(wd)  # same centroids and codes as faiss-ivf, without the fp16 copy
+        build_s = json.loads((wd / "faiss-ivf.build.json").read_text())["build_s"]
+        info["derived_from"] = "faiss-ivf (same training and codes; build time is faiss-ivf's)"
+        idx.save(out)
+        size = dir_bytes(out)
+        info["params"] = idx.params
     else:
         idx = make_faiss(backend, args, args.n)
         idx.build(x, keys)
@@ -183,6 +190,21 @@ def child_build(backend: str, args, wd: Path) -> dict:
         "build_peak_rss_mib": rss_mib()[1],
         **info,
     }
+
+
+def sq8_from_full(wd: Path):
+    """The faiss-ivf index of ``wd`` without its re-ranking copy (IVF-SQ8 only)."""
+    import faiss
+
+    from indexers import load_index
+    from indexers.faiss_ivf import FaissIVFIndex
+
+    full = load_index(wd / "faiss-ivf")
+    assert isinstance(full, FaissIVFIndex)
+    idx = FaissIVFIndex(**{**full.params, "refine": "none"})
+    idx._index = faiss.clone_index(full._ivf())
+    idx._map, idx.dim, idx.effective = full._map, full.dim, full.effective
+    return idx
 
 
 def _searcher(backend: str, idx, knob):

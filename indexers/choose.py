@@ -61,7 +61,7 @@ EXACT_SMALL_BYTES = 64 << 20
 #: Filtered search scans exactly when at most this many rows are allowed.
 EXACT_BELOW_COUNT = 2048
 #: Filter-aware IVF probes lists until they hold this many allowed rows (bench/results/filtered.md).
-FILTER_COVER = 1000
+FILTER_COVER = 10_000
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9}
 _UNITS.update({"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "t": 10**12, "tb": 10**12, "tib": 1 << 40})

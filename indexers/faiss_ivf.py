@@ -337,7 +337,7 @@ class FaissIVFIndex(_FaissIndex):
         flt : IVFFilter
             From :meth:`prepare_filter`.
         cover : int, optional
-            Stop adding lists once they hold this many allowed rows (default ``1000``,
+            Stop adding lists once they hold this many allowed rows (default ``10_000``,
             see :func:`indexers.choose.filter_cover`).
         nprobe : int, optional
             At least this many lists (with allowed rows) are probed (default: the index's).
@@ -354,7 +354,7 @@ class FaissIVFIndex(_FaissIndex):
         nq = queries.shape[0]
         if flt.size == 0 or nq == 0:
             return empty_result(nq, k)
-        cover = 1000 if cover is None else int(cover)
+        cover = 10_000 if cover is None else int(cover)
         nprobe = self.nprobe if nprobe is None else int(nprobe)
         n_useful = int(np.count_nonzero(flt.list_counts))
         sims = queries @ self.centroids.T  # (nq, nlist)
