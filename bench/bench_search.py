@@ -73,6 +73,7 @@ def parse_args(argv=None):
     p.add_argument("--hnsw-efc", type=int, default=40)
     p.add_argument("--hnsw-storage", default="sq8", help="HNSW vector storage: flat, sq8, fp16")
     p.add_argument("--max-train", type=int, default=100_000)
+    p.add_argument("--nlist", type=int, default=None, help="faiss-ivf lists (default: the index's rule)")
     p.add_argument("--workdir", default=None, help="saved indexes (default: cache_dir()/bench_search)")
     p.add_argument("--rebuild", action="store_true", help="rebuild indexes already saved in workdir")
     p.add_argument("--out", default=str(HERE / "results"))
@@ -122,9 +123,9 @@ def make_faiss(backend: str, args, n: int):
     from indexers.faiss_ivf import FaissIVFIndex
 
     if backend == "faiss-ivf":
-        return FaissIVFIndex(storage="sq8", refine="fp16", max_train=args.max_train, progress=True)
+        return FaissIVFIndex(nlist=args.nlist, refine="fp16", max_train=args.max_train, progress=True)
     if backend == "faiss-ivf-sq8":
-        return FaissIVFIndex(storage="sq8", refine="none", max_train=args.max_train, progress=True)
+        return FaissIVFIndex(nlist=args.nlist, refine="none", max_train=args.max_train, progress=True)
     if backend == "faiss-ivfpq":
         return FaissIVFPQIndex(nlist=default_nlist(n), m=48, k_factor=8, max_train=args.max_train)
     return FaissHNSWIndex(m=args.hnsw_m, ef_construction=args.hnsw_efc, storage=args.hnsw_storage)
