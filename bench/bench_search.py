@@ -258,7 +258,7 @@ def child_search(backend: str, args, wd: Path) -> dict:
         idx = load_index(wd / backend)
     load_s = time.perf_counter() - t
     index_rss = rss_mib()[0] - before
-    sweep, chosen = [], None
+    sweep, chosen = [], -1
     for knob in SWEEPS[backend]:
         fn = _searcher(backend, idx, knob)
         fn(q[:5])
@@ -275,8 +275,8 @@ def child_search(backend: str, args, wd: Path) -> dict:
             }
         )
         print(f"{backend} {KNOB[backend]}={knob} recall {rec:.4f} {sweep[-1]}", flush=True)
-        if rec >= args.target and chosen is None:
-            chosen = knob
+        if rec >= args.target and chosen < 0:
+            chosen = len(sweep) - 1
             lat, cpu = [], []
             for i in range(q.shape[0]):
                 t, c = time.perf_counter(), time.process_time()
@@ -290,9 +290,9 @@ def child_search(backend: str, args, wd: Path) -> dict:
                 cpu_p50_ms=round(float(np.percentile(cpu, 50)), 3),
                 single_cpu_qps=round(1e3 / max(float(np.mean(cpu)), 1e-6), 1),
             )
-        if chosen is not None and rec >= min(0.995, args.target + 0.03):
+        if chosen >= 0 and rec >= min(0.995, args.target + 0.03):
             break
-    op = next((s for s in sweep if s["knob"] == chosen), None) if chosen is not None else None
+    op = sweep[chosen] if chosen >= 0 else None
     _, peak = rss_mib()
     return {
         "load_s": round(load_s, 2),
