@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -37,6 +37,7 @@ from indexers.sizes import (
     exact_bytes,
     hnsw_bytes,
     ivf_bytes,
+    ivf_nlist,
     ivfpq_bytes,
 )
 
@@ -61,7 +62,7 @@ EXACT_SMALL_BYTES = 64 << 20
 #: Filtered search scans exactly when at most this many rows are allowed.
 EXACT_BELOW_COUNT = 2048
 #: Filter-aware IVF probes lists until they hold this many allowed rows (bench/results/filtered.md).
-FILTER_COVER = 1000
+FILTER_COVER = 10_000
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9}
 _UNITS.update({"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "t": 10**12, "tb": 10**12, "tib": 1 << 40})
@@ -147,7 +148,7 @@ def choose_index(
         )
         return IndexSpec("exact", {}, f"{why}: exact search is fast enough and exact (recall 1.0)", flat)
 
-    nlist = default_nlist(n)
+    nlist = ivf_nlist(n)
     for refine in ("fp16", "none"):
         est = ivf_bytes(n, dim, nlist=nlist, storage="sq8", refine=refine)
         if est <= budget and n >= 39:
@@ -194,10 +195,15 @@ def spec_for(kind: str, n: int, dim: int) -> IndexSpec:
     if kind == "exact":
         return IndexSpec("exact", {}, "requested", exact_bytes(n, dim))
     if kind == "faiss-hnsw":
-        params = {"m": HNSW_M, "ef_construction": 200 if n <= 2_000_000 else 120, "ef_search": 128}
+        params: dict[str, Any] = {
+            "m": HNSW_M,
+            "ef_construction": 200 if n <= 2_000_000 else 120,
+            "ef_search": 128,
+        }
         return IndexSpec("faiss-hnsw", params, "requested", hnsw_bytes(n, dim, HNSW_M))
     nlist = default_nlist(n)
     if kind == "faiss-ivf":
+        nlist = ivf_nlist(n)
         params = {
             "nlist": nlist,
             "storage": "sq8",
@@ -334,7 +340,7 @@ def search_filtered(
     if oversample < 1.0:
         raise ConfigError(f"oversample must be >= 1, got {oversample}")
     flt = allowed if isinstance(allowed, IVFFilter) else None
-    keys_allowed = flt.keys if flt is not None else check_allowed(allowed)
+    keys_allowed = flt.keys if flt is not None else check_allowed(allowed)  # type: ignore[arg-type]
     queries = check_queries(queries, getattr(index, "dim", None))
     total = len(index) if n_total is None else int(n_total)
     plan = plan_filtered(

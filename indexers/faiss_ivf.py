@@ -21,7 +21,6 @@ with ``1 / selectivity`` as needed, without scanning lists that hold no allowed 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -37,6 +36,7 @@ from indexers.base import (
     register_index,
 )
 from indexers.faiss_index import _faiss, _FaissIndex
+from indexers.sizes import ivf_nlist
 
 STORAGES = ("sq8", "fp16")
 REFINES = ("none", "sq8", "fp16", "flat")
@@ -81,7 +81,7 @@ class FaissIVFIndex(_FaissIndex):
     Parameters
     ----------
     nlist : int, optional
-        Inverted lists. Default about ``4 * sqrt(n)`` (at most ``n // 39``).
+        Inverted lists. Default about ``2 * sqrt(n)`` (:func:`indexers.sizes.ivf_nlist`).
     storage : {"sq8", "fp16"}
         Codes in the inverted lists (``dim`` or ``2 * dim`` bytes a vector).
     refine : {"fp16", "sq8", "flat", "none"}
@@ -165,7 +165,7 @@ class FaissIVFIndex(_FaissIndex):
             self._centroids, self._list_of_row = np.zeros((0, d), np.float32), np.zeros(0, np.int32)
             self.effective = {"nlist": 0}
             return faiss.IndexFlatIP(d)
-        nlist = self.nlist or max(1, min(int(round(4 * math.sqrt(max(n, 1)))), n // 39))
+        nlist = self.nlist or ivf_nlist(n)
         nlist = max(1, min(nlist, n))
         t0 = time.perf_counter()
         rng = np.random.default_rng(self.seed)
@@ -308,8 +308,8 @@ class FaissIVFIndex(_FaissIndex):
     def prepare_filter(self, allowed: np.ndarray) -> IVFFilter:
         """Rows, per-list counts and a bitmap selector of ``allowed`` keys (unknown keys dropped)."""
         faiss = _faiss()
-        allowed = check_allowed(allowed)
-        rows = np.sort(self._map.rows_of(allowed if allowed is not None else np.zeros(0, np.int64)))
+        checked = check_allowed(allowed)
+        rows = np.sort(self._map.rows_of(checked if checked is not None else np.zeros(0, np.int64)))
         n = self.ntotal
         mask = np.zeros(n, dtype=bool)
         mask[rows] = True
@@ -337,7 +337,7 @@ class FaissIVFIndex(_FaissIndex):
         flt : IVFFilter
             From :meth:`prepare_filter`.
         cover : int, optional
-            Stop adding lists once they hold this many allowed rows (default ``1000``,
+            Stop adding lists once they hold this many allowed rows (default ``10_000``,
             see :func:`indexers.choose.filter_cover`).
         nprobe : int, optional
             At least this many lists (with allowed rows) are probed (default: the index's).
@@ -354,7 +354,7 @@ class FaissIVFIndex(_FaissIndex):
         nq = queries.shape[0]
         if flt.size == 0 or nq == 0:
             return empty_result(nq, k)
-        cover = 1000 if cover is None else int(cover)
+        cover = 10_000 if cover is None else int(cover)
         nprobe = self.nprobe if nprobe is None else int(nprobe)
         n_useful = int(np.count_nonzero(flt.list_counts))
         sims = queries @ self.centroids.T  # (nq, nlist)
@@ -397,11 +397,31 @@ class FaissIVFIndex(_FaissIndex):
         keys = self._map.keys_of(rows)
         return np.where(keys >= 0, dist, -np.inf).astype(np.float32), keys
 
+    def _refine_view(self) -> np.ndarray | None:
+        """Zero-copy ``(n, dim)`` view of an fp16 or flat refine copy (``None`` for sq8/none)."""
+        if self.refine not in ("fp16", "flat") or not self.ntotal:
+            return None
+        view = getattr(self, "_view", None)
+        if view is None:
+            faiss = _faiss()
+            ref = faiss.downcast_index(self._index.refine_index)
+            codes = ref.codes
+            raw = faiss.rev_swig_ptr(codes.data(), codes.size())
+            dtype = np.float16 if self.refine == "fp16" else np.float32
+            view = np.frombuffer(raw, dtype=np.uint8).view(dtype).reshape(self.ntotal, -1)
+            self._view = view
+        return view
+
     def _rerank(self, queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact-ish scores of candidate ``rows`` from the refine copy; best ``k`` first."""
         nq, kk = rows.shape
         valid = rows >= 0
-        vecs = self._reconstruct(np.where(valid, rows, 0).ravel()).reshape(nq, kk, -1)
+        view = self._refine_view()
+        safe = np.where(valid, rows, 0)
+        if view is not None:  # gather from the fp16/float32 copy without a per-row call
+            vecs = view[safe.ravel()].astype(np.float32).reshape(nq, kk, -1)
+        else:
+            vecs = self._reconstruct(safe.ravel()).reshape(nq, kk, -1)
         scores = np.einsum("qd,qkd->qk", queries, vecs)
         scores[~valid] = -np.inf
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]

@@ -200,3 +200,33 @@ def test_measured_figures_come_from_the_results_file():
     text = md.read_text()
     for key in ("sq8+fp16", "sq8+none"):
         assert f"{MEASURED[key]['recall']:.3f}" in text
+
+
+# ----------------------------------------------------------------------------- search over a store
+
+
+def test_store_search_with_faiss_ivf_agrees_with_exact_and_memory_budget_is_honoured(chroma_store):
+    from embedstore.search import search
+
+    rid = chroma_store.recordings().iloc[1]["recording_id"]
+    ref = search(chroma_store, recording_id=rid, k=5, backend="exact")
+    got = search(chroma_store, recording_id=rid, k=5, backend="faiss-ivf")
+    assert "faiss-ivf" in got.backend
+    assert [h.recording_id for h in got.hits] == [h.recording_id for h in ref.hits]
+    np.testing.assert_allclose([h.score for h in got.hits], [h.score for h in ref.hits], atol=2e-3)
+    assert search(chroma_store, recording_id=rid, k=5, memory_budget="2GB").backend == "exact"
+    with pytest.raises(ConfigError, match="fits"):
+        search(chroma_store, recording_id=rid, k=5, memory_budget=64)
+
+
+def test_cli_memory_budget_option(chroma_store):
+    from typer.testing import CliRunner
+
+    from embedstore.cli import app
+
+    rid = chroma_store.recordings().iloc[1]["recording_id"]
+    base = ["search", "--store", str(chroma_store.uri), "--id", rid, "-k", "3", "--json"]
+    ok = CliRunner().invoke(app, [*base, "--memory-budget", "2GB"])
+    assert ok.exit_code == 0, ok.output
+    bad = CliRunner().invoke(app, [*base, "--memory-budget", "lots"])
+    assert bad.exit_code != 0 and "invalid size" in bad.output

@@ -46,8 +46,11 @@ def search(
         bool, typer.Option("--windows", help="Return window hits, not best window per recording.")
     ] = False,
     backend: Annotated[
-        str, typer.Option(help="auto, exact, faiss, faiss-hnsw, faiss-ivfpq or lance.")
+        str, typer.Option(help="auto, exact, faiss, faiss-hnsw, faiss-ivfpq, faiss-ivf or lance.")
     ] = "auto",
+    memory_budget: Annotated[
+        str, typer.Option("--memory-budget", help="Memory the index may use, e.g. 2GB (auto/faiss backends).")
+    ] = "4GiB",
     mode: Annotated[
         str, typer.Option(help="plain or interpretation (remove what the piece explains).")
     ] = "plain",
@@ -124,6 +127,7 @@ def search(
         piece_column=piece_column,
         refine=refine,
         features=features,
+        memory_budget=memory_budget,
     )
     if json_out:
         print_json([h.as_dict() for h in res.hits])
