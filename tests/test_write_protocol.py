@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -184,3 +185,27 @@ def test_read_errors_are_told_apart(tmp_path):
     fifo = tmp_path / "p.wav"
     os.mkfifo(fifo)
     assert read_one(fifo, sample_rate=22050, window_s=4, hop_s=2).reason == "not_a_file"
+
+
+def test_a_derived_space_without_markers_survives_verify_and_reindex(folder, tmp_path):
+    from embedstore.store import Space
+
+    st = Store(tmp_path / "s.lance")
+    index_paths(folder, st, "chroma", **KW)
+    ids = list(st.recordings()["recording_id"])
+    sp = Space(
+        setup_key="style",
+        encoder="style",
+        layer=0,
+        layer_name="style",
+        level="recording",
+        pooling="mean",
+        window_s=0.0,
+        hop_s=0.0,
+        dim=3,
+        provenance={"encoder": "style"},
+    )
+    st.write_vectors(sp, ids, [-1] * len(ids), [0.0] * len(ids), [1.0] * len(ids), np.ones((len(ids), 3)))
+    assert verify_store(st).ok
+    index_paths(folder, st, "chroma", **KW)
+    assert len(st.load(sp, with_metadata=False).keys) == len(ids)
