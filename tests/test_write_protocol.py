@@ -209,3 +209,21 @@ def test_a_derived_space_without_markers_survives_verify_and_reindex(folder, tmp
     assert verify_store(st).ok
     index_paths(folder, st, "chroma", **KW)
     assert len(st.load(sp, with_metadata=False).keys) == len(ids)
+
+
+def test_index_command_reports_duplicates_renames_and_missing_files_and_prunes(folder, tmp_path):
+    runner = CliRunner()
+    store = str(tmp_path / "s.lance")
+    args = ["--store", store, "--window", "4", "--hop", "2", "--no-frames", "--no-progress"]
+    assert runner.invoke(app, ["index", str(folder), *args]).exit_code == 0
+    a, b, c = sorted(folder.glob("*.flac"))[:3]
+    shutil.copy(a, folder / "zz copy.flac")
+    b.rename(folder / "zz renamed.flac")
+    c.unlink()
+    out = runner.invoke(app, ["index", str(folder), *args]).output
+    assert f"duplicate {folder / 'zz copy.flac'}: same content as {a}" in out
+    assert f"moved {b} -> {folder / 'zz renamed.flac'}" in out
+    assert "1 recordings whose file is gone: kept (remove them with --prune)" in out and str(c) in out
+    out = runner.invoke(app, ["index", str(folder), *args, "--prune"]).output
+    assert "1 recordings whose file is gone: removed" in out
+    assert runner.invoke(app, ["verify", "--store", store]).exit_code == 0
