@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -184,3 +185,45 @@ def test_read_errors_are_told_apart(tmp_path):
     fifo = tmp_path / "p.wav"
     os.mkfifo(fifo)
     assert read_one(fifo, sample_rate=22050, window_s=4, hop_s=2).reason == "not_a_file"
+
+
+def test_a_derived_space_without_markers_survives_verify_and_reindex(folder, tmp_path):
+    from embedstore.store import Space
+
+    st = Store(tmp_path / "s.lance")
+    index_paths(folder, st, "chroma", **KW)
+    ids = list(st.recordings()["recording_id"])
+    sp = Space(
+        setup_key="style",
+        encoder="style",
+        layer=0,
+        layer_name="style",
+        level="recording",
+        pooling="mean",
+        window_s=0.0,
+        hop_s=0.0,
+        dim=3,
+        provenance={"encoder": "style"},
+    )
+    st.write_vectors(sp, ids, [-1] * len(ids), [0.0] * len(ids), [1.0] * len(ids), np.ones((len(ids), 3)))
+    assert verify_store(st).ok
+    index_paths(folder, st, "chroma", **KW)
+    assert len(st.load(sp, with_metadata=False).keys) == len(ids)
+
+
+def test_index_command_reports_duplicates_renames_and_missing_files_and_prunes(folder, tmp_path):
+    runner = CliRunner()
+    store = str(tmp_path / "s.lance")
+    args = ["--store", store, "--window", "4", "--hop", "2", "--no-frames", "--no-progress"]
+    assert runner.invoke(app, ["index", str(folder), *args]).exit_code == 0
+    a, b, c = sorted(folder.glob("*.flac"))[:3]
+    shutil.copy(a, folder / "zz copy.flac")
+    b.rename(folder / "zz renamed.flac")
+    c.unlink()
+    out = runner.invoke(app, ["index", str(folder), *args]).output
+    assert f"duplicate {folder / 'zz copy.flac'}: same content as {a}" in out
+    assert f"moved {b} -> {folder / 'zz renamed.flac'}" in out
+    assert "1 recordings whose file is gone: kept (remove them with --prune)" in out and str(c) in out
+    out = runner.invoke(app, ["index", str(folder), *args, "--prune"]).output
+    assert "1 recordings whose file is gone: removed" in out
+    assert runner.invoke(app, ["verify", "--store", store]).exit_code == 0
