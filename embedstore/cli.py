@@ -20,7 +20,7 @@ from embedstore.errors import EmbedstoreError
 __all__ = ["COMMAND_GROUPS", "CommandGroupError", "build_app", "app", "main"]
 
 #: Command-group modules under ``embedstore.commands``; each exposes ``register(app)``.
-COMMAND_GROUPS = ("index", "search", "info", "probe", "project", "frames", "serve", "align")
+COMMAND_GROUPS = ("index", "search", "info", "probe", "project", "frames", "serve", "align", "verify")
 
 
 class CommandGroupError(EmbedstoreError):
@@ -69,6 +69,8 @@ def build_app(groups: Sequence[str] = COMMAND_GROUPS) -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        # plain click help: rendering help through rich costs ~0.5 s of imports (bench/results/cli_startup.md)
+        rich_markup_mode=None,
     )
     for group in groups:
         _load_group(group, app)

@@ -90,6 +90,9 @@ class MetadataIndex:
         self.by_path: dict[str, int] = {}
         self.by_name: dict[str, int] = {}
         self.by_stem: dict[str, int] = {}
+        self._ambiguous: set[str] = set()
+        #: File names/stems that matched several sidecar rows when looked up (the first row was used).
+        self.ambiguous_hits: set[str] = set()
         pcol = next((c for c in PATH_COLUMNS if c in df.columns), None)
         icol = next((c for c in ID_COLUMNS if c in df.columns), None)
         if pcol is None and icol is None:
@@ -104,8 +107,9 @@ class MetadataIndex:
                 p = Path(r[pcol])
                 full = str((p if p.is_absolute() else (self.base_dir / p)).resolve())
                 self._unique(self.by_path, full, i, pcol)
-                self.by_name.setdefault(p.name, i)
-                self.by_stem.setdefault(p.stem, i)
+                for index, key in ((self.by_name, p.name), (self.by_stem, p.stem)):
+                    if index.setdefault(key, i) != i:
+                        self._ambiguous.add(key)
             if icol and isinstance(r[icol], str):
                 self._unique(ids, r[icol], i, icol)
                 self.by_stem.setdefault(r[icol], i)
@@ -144,8 +148,12 @@ class MetadataIndex:
         i = self.by_path.get(str(p.resolve()))
         if i is None:
             i = self.by_name.get(p.name)
+            if i is not None and p.name in self._ambiguous:
+                self.ambiguous_hits.add(p.name)
         if i is None:
             i = self.by_stem.get(p.stem)
+            if i is not None and p.stem in self._ambiguous:
+                self.ambiguous_hits.add(p.stem)
         if i is None:
             return None
         row = self.df.iloc[i].to_dict()

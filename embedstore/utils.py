@@ -80,7 +80,7 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
-def dumps(obj: Any) -> str:
+def dumps(obj: Any, *, indent: int | None = 2) -> str:
     """Indented JSON with numpy types handled, non-finite floats written as null and non-ASCII kept.
 
     Parameters
@@ -88,13 +88,15 @@ def dumps(obj: Any) -> str:
     obj : object
         Anything :func:`jsonable` takes; objects with an ``as_dict()`` method are written as that dict, other
         objects as their ``str``.
+    indent : int or None
+        Indentation; ``None`` writes one line (JSON Lines).
 
     Returns
     -------
     str
     """
     return json.dumps(
-        jsonable(json.loads(json.dumps(obj, default=_json_default))), indent=2, ensure_ascii=False
+        jsonable(json.loads(json.dumps(obj, default=_json_default))), indent=indent, ensure_ascii=False
     )
 
 
@@ -123,3 +125,34 @@ def machine_description() -> str:
     except (OSError, ValueError):
         pass
     return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}"
+
+
+#: Environment variable naming a crash point (:func:`crash_point`), for fault-injection tests.
+CRASH_ENV = "EMBEDSTORE_CRASH_AT"
+#: Exit status of a process stopped at a crash point.
+CRASH_EXIT_CODE = 77
+_crash_hits: dict[str, int] = {}
+
+
+def crash_point(name: str) -> None:
+    """Fault injection: end the process at once (``os._exit(77)``, no clean-up) when ``EMBEDSTORE_CRASH_AT`` names
+    this point.
+
+    ``EMBEDSTORE_CRASH_AT=after_vectors`` stops at the first pass, ``after_vectors@2`` at the second. Every write
+    boundary of the store calls this with a stable name (listed in ``docs/write-protocol.md``); without the
+    variable it costs one dictionary lookup.
+
+    Parameters
+    ----------
+    name : str
+        The crash point, e.g. ``"before_markers"``.
+    """
+    want = os.environ.get(CRASH_ENV)
+    if not want:
+        return
+    target, _, nth = want.partition("@")
+    if target != name:
+        return
+    _crash_hits[name] = _crash_hits.get(name, 0) + 1
+    if _crash_hits[name] >= int(nth or 1):
+        os._exit(CRASH_EXIT_CODE)

@@ -10,6 +10,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.setdefault(
+    "EMBEDSTORE_STRICT", "1"
+)  # a bug while reading a file raises instead of becoming a reject
 
 
 @pytest.fixture(scope="session")

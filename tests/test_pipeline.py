@@ -76,11 +76,11 @@ CRASH = textwrap.dedent("""
     from embedstore.pipeline import index_paths
     calls = {"n": 0}
     orig = Store.upsert_recordings
-    def crashing(self, rows):
+    def crashing(self, rows, **kw):
         calls["n"] += 1
         if calls["n"] == 2:      # vectors of batch 2 are on disk, its recordings and markers are not
             os.kill(os.getpid(), 9)
-        return orig(self, rows)
+        return orig(self, rows, **kw)
     Store.upsert_recordings = crashing
     index_paths(sys.argv[1], Store(sys.argv[2]), "chroma", window_s=4, hop_s=2, batch_files=2, optimize=False)
 """)

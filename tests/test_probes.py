@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -396,6 +397,13 @@ def test_saved_probe_reloads_identically_without_pickle(store, tmp_path):
     for head in p1:
         np.testing.assert_array_equal(p1[head]["scores"], p2[head]["scores"])
         np.testing.assert_array_equal(p1[head]["prediction"], p2[head]["prediction"])
+    # a save interrupted between the weights and the config (new weights, old config) is refused, not used
+    k = next(iter(before.tensors))
+    before.tensors[k] = before.tensors[k] + 1.0
+    before.save(tmp_path / "other")
+    shutil.copy(tmp_path / "other" / "model.safetensors", tmp_path / "again" / "model.safetensors")
+    with pytest.raises(ConfigError, match="interrupted save"):
+        Probe.load(tmp_path / "again")
 
 
 def test_probe_on_other_embeddings_is_a_provenance_error(store, tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 from embedstore import config
 from embedstore.audio.probe import probe_audio
 from embedstore.audio.signal import Audio, resample, to_mono
-from embedstore.audio.validate import audio_error, validate_content
+from embedstore.audio.validate import audio_error, check_ogg_complete, validate_content
 from embedstore.errors import ConfigError
 
 __all__ = ["load_audio", "decode_soundfile", "decode_av"]
@@ -192,6 +192,7 @@ def load_audio(
     max_frames = None
     if validate:
         _check_header(info, p, max_duration_s)
+        check_ogg_complete(p)
         if max_duration_s is not None:
             max_frames = int(math.ceil(max_duration_s * info["sample_rate"])) + 1
     samples, sr = _decode(info, p, max_frames, validate)

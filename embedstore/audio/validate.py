@@ -2,7 +2,8 @@
 checks of the decoded content.
 
 Reason codes (``AudioError.reason``): ``missing``, ``unreadable``, ``empty``, ``not_audio``, ``corrupt``,
-``truncated``, ``non_finite``, ``silent``, ``too_short``, ``too_long``. Durations are seconds, levels dBFS RMS.
+``truncated``, ``non_finite``, ``silent``, ``too_short``, ``too_long``; the indexer adds ``bad_file_name``,
+``not_a_file``, ``encoder_failed`` and ``internal_error``. Durations are seconds, levels dBFS RMS.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import numpy as np
 from embedstore.audio.signal import Audio, rms_db
 from embedstore.errors import AudioError
 
-__all__ = ["REASON_HINTS", "audio_error", "check_readable", "validate_content"]
+__all__ = ["REASON_HINTS", "audio_error", "check_ogg_complete", "check_readable", "validate_content"]
+
+#: Extensions of Ogg containers, whose last page must carry the end-of-stream flag.
+OGG_SUFFIXES = (".ogg", ".oga", ".opus")
 
 #: What the user can do about each refusal (shown as the error's ``hint``).
 REASON_HINTS: dict[str, str] = {
@@ -29,6 +33,10 @@ REASON_HINTS: dict[str, str] = {
     "silent": "the recording is (nearly) silent; lower silence_db to accept it",
     "too_short": "the recording is shorter than min_duration_s",
     "too_long": "the recording is longer than max_duration_s; split it or raise max_duration_s",
+    "bad_file_name": "the file name is not valid UTF-8; rename the file",
+    "not_a_file": "a directory, FIFO or device with an audio extension; rename it or move it out of the folder",
+    "encoder_failed": "the encoder failed on this file; the message says why",
+    "internal_error": "a bug in embedstore; please report it with the message",
 }
 
 
@@ -130,7 +138,32 @@ def validate_content(
         raise audio_error(
             "too_short", f"too short: {dur:.3f} s < min_duration_s={min_duration_s:g} s: {p}", p
         )
-    level = rms_db(x)
+    level = rms_db(x - np.mean(x)) if x.size else float("-inf")  # a constant (DC) signal is silent too
     if silence_db is not None and (not np.any(x) or level < silence_db):
         shown = "-inf" if level == float("-inf") else f"{level:.1f}"
         raise audio_error("silent", f"silent: RMS {shown} dBFS < silence_db={silence_db:g} dBFS: {p}", p)
+
+
+def check_ogg_complete(path: str | os.PathLike, *, tail_bytes: int = 1 << 16) -> None:
+    """Refuse an Ogg file whose last page is not an end-of-stream page (a cut copy or download): decoders play such
+    a file to where it stops without an error, so it would be indexed as if whole.
+
+    Raises
+    ------
+    AudioError
+        ``truncated``.
+    """
+    p = Path(path)
+    if p.suffix.lower() not in OGG_SUFFIXES:
+        return
+    with open(p, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - tail_bytes))
+        tail = f.read()
+    pos = tail.find(b"OggS")
+    while pos != -1:
+        if pos + 5 < len(tail) and tail[pos + 5] & 0x04:
+            return
+        pos = tail.find(b"OggS", pos + 4)
+    raise audio_error("truncated", f"truncated: the Ogg stream has no end-of-stream page: {p}", p)

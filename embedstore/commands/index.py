@@ -8,9 +8,18 @@ from typing import Annotated
 import typer
 
 from embedstore import config
-from embedstore.commands._common import console, err_console, handle_errors, print_json
+from embedstore.commands._common import (
+    StorageOpt,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    use_storage_options,
+)
 
-StoreOpt = Annotated[Path, typer.Option("--store", "-s", help="Store directory (LanceDB).")]
+StoreOpt = Annotated[
+    Path, typer.Option("--store", "-s", help="Store directory (LanceDB), or s3://, gs://, az:// URI.")
+]
 
 
 @handle_errors
@@ -56,6 +65,10 @@ def index(
             help="Store frame sequences for alignment (frame-accurate passages, curves); default on for chroma.",
         ),
     ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option("--prune", help="Remove recordings whose file is gone (they are reported either way)."),
+    ] = False,
     engine: Annotated[
         str,
         typer.Option(help="local: threads in this process; ray: a Ray Data pipeline (needs the ray extra)."),
@@ -67,8 +80,12 @@ def index(
         ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Index a collection: decode, embed (every layer, per window and pooled) and store. Resumable."""
+    from rich.markup import escape
+
+    use_storage_options(storage_option)
     from embedstore.pipeline import index_paths
 
     kw = {}
@@ -91,6 +108,7 @@ def index(
         progress=progress and not json_out,
         encoder_kwargs=kw,
         frames=frames,
+        prune=prune,
         engine=engine,  # type: ignore[arg-type]  # validated by index_paths
         ray_address=ray_address,
         decode=decode,  # type: ignore[arg-type]  # validated by index_paths
@@ -107,13 +125,30 @@ def index(
         )
         if rep.cleaned_partial:
             c.print(f"resumed: removed partial rows of {rep.cleaned_partial} interrupted recordings")
+        for a in rep.repaired:
+            c.print(f"repaired: {a}", markup=False)
         if not rep.added and rep.files_seen and len(rep.skipped) == rep.files_seen:
             c.print("nothing to do: every file is already indexed")
         t = d["timings_s"]
         stages = ", ".join(f"{k} {v:.2f}s" for k, v in t.items())
         c.print(f"timing: {stages}" + (f"; {d['realtime_factor']}x realtime" if d["realtime_factor"] else ""))
+        for p, q in rep.duplicates:
+            c.print(f"duplicate {p}: same content as {q}", markup=False)
         for r in rep.rejected:
-            c.print(f"[yellow]rejected[/] {r.path}: {r.reason} ({r.message})")
+            c.print(f"[yellow]rejected[/] {escape(r.path)}: {r.reason} ({escape(r.message)})")
+        for p, why in rep.not_files:
+            c.print(f"skipped {p}: {why}", markup=False)
+        for a, b in rep.moved:
+            c.print(f"moved {a} -> {b} (recording kept)", markup=False)
+        for p in rep.overwritten:
+            c.print(f"overwritten {p}: its old recording was removed", markup=False)
+        if rep.missing:
+            verb = "removed" if prune else "kept (remove them with --prune)"
+            c.print(f"{len(rep.missing)} recordings whose file is gone: {verb}")
+            for p in rep.missing[:20]:
+                c.print(f"  missing {p}", markup=False)
+        for w in rep.warnings:
+            err_console().print(f"warning: {w}", markup=False)
     if not rep.ok:
         err_console().print("error: nothing could be indexed", markup=False)
         raise typer.Exit(1)
@@ -123,8 +158,10 @@ def index(
 def rejects(
     store: StoreOpt = Path(config.DEFAULT_STORE),
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """List files that could not be indexed, with the reason."""
+    use_storage_options(storage_option)
     from embedstore.store import open_store
 
     df = open_store(store).rejects()

@@ -31,13 +31,17 @@ from embedstore.alignment.features import SEQUENCE_COLUMNS, STORED_RATE, sequenc
 from embedstore.encoders import Encoder, get_encoder
 from embedstore.errors import ConfigError, check_choice
 from embedstore.metadata import MetadataIndex
-from embedstore.pipeline.discover import discover
+from embedstore.pipeline.discover import discover_inputs
+from embedstore.pipeline.folder import agree_with_folder
 from embedstore.pipeline.ray_engine import ray_session, stream_batches
 from embedstore.pipeline.readers import DECODE_IN, DecodeIn, Readers
 from embedstore.pipeline.report import IndexReport, ProgressBar, StageTimer
 from embedstore.pipeline.stages import Decoded, Rejected, Skipped, write_batch
 from embedstore.pipeline.stages import encode_isolating_failures as _encode_isolating_failures
 from embedstore.store import CORE_RECORDING_COLUMNS, EncodedRecording, Space, Store, sequence_space, setup_key
+from embedstore.store.lock import write_lock
+from embedstore.store.verify import PARTIAL_KINDS, repair_store, verify_store
+from embedstore.utils import crash_point
 
 ReadResult = Decoded | Rejected | Skipped
 Engine = Literal["local", "ray"]
@@ -67,6 +71,7 @@ def index_paths(
     encoder_kwargs: dict | None = None,
     stop_after_batches: int | None = None,
     frames: bool | None = None,
+    prune: bool = False,
     engine: Engine = "local",
     ray_address: str | None = None,
     decode: DecodeIn = "threads",
@@ -108,6 +113,8 @@ def index_paths(
         1 MB per hour; :func:`embedstore.alignment.features.index_sequence`) in the setup's sequence space, for
         frame-accurate passage search and interpretation curves. Default: on for the ``chroma`` encoder. Applies to
         the recordings this run encodes.
+    prune : bool
+        Remove recordings whose file is gone (they are reported either way, see :attr:`IndexReport.missing`).
     engine : {"local", "ray"}
         ``local``: threads in this process. ``ray``: decode in Ray tasks and encode in a Ray actor pool
         (:mod:`embedstore.pipeline.ray_engine`, needs the ``ray`` extra); the driver still writes, so the store is
@@ -134,10 +141,65 @@ def index_paths(
     if window_s < enc.min_window_s:
         raise ConfigError(f"window {window_s} s is shorter than {enc.name}'s minimum {enc.min_window_s} s")
     st = store if isinstance(store, Store) else Store(store)
-    files = discover(paths)
+    files, not_files = discover_inputs(paths)
     meta_index = (
         MetadataIndex.from_file(metadata, reserved=CORE_RECORDING_COLUMNS) if metadata is not None else None
     )
+    with write_lock(st.uri):
+        return _index_locked(
+            st,
+            enc,
+            files,
+            not_files,
+            meta_index,
+            timer,
+            t_start,
+            window_s=window_s,
+            hop_s=hop_s,
+            poolings=poolings,
+            max_duration_s=max_duration_s,
+            frames=(enc.name in config.FRAMES_BY_DEFAULT) if frames is None else bool(frames),
+            batch_files=batch_files,
+            batch_windows=batch_windows,
+            workers=workers,
+            stop_after_batches=stop_after_batches,
+            progress=progress,
+            optimize=optimize,
+            prune=prune,
+            engine=engine,
+            encoder_spec=(encoder, encoder_kwargs),
+            ray_address=ray_address,
+            decode=decode,
+        )
+
+
+def _index_locked(
+    st: Store,
+    enc: Encoder,
+    files: list[Path],
+    not_files: list[tuple[str, str]],
+    meta_index: MetadataIndex | None,
+    timer: StageTimer,
+    t_start: float,
+    *,
+    window_s: float,
+    hop_s: float,
+    poolings: Sequence[str],
+    max_duration_s: float,
+    frames: bool,
+    batch_files: int,
+    batch_windows: int,
+    workers: int | None,
+    stop_after_batches: int | None,
+    progress: bool,
+    optimize: bool,
+    prune: bool,
+    engine: Engine,
+    encoder_spec: tuple[str | Encoder, dict | None],
+    ray_address: str | None,
+    decode: DecodeIn,
+) -> IndexReport:
+    """:func:`index_paths` under the store's write lock."""
     with timer("prepare"):
         run = _start_run(
             st,
@@ -147,9 +209,10 @@ def index_paths(
             poolings=poolings,
             metadata=meta_index,
             timer=timer,
-            frames=(enc.name in config.FRAMES_BY_DEFAULT) if frames is None else bool(frames),
+            frames=frames,
         )
-    run.report.files_seen = len(files)
+    run.report.files_seen = len(files) + len(not_files)
+    run.report.not_files = list(not_files)
     read_options = dict(
         sample_rate=enc.sample_rate,
         window_s=window_s,
@@ -165,7 +228,7 @@ def index_paths(
                 run,
                 files,
                 read_options,
-                encoder=(encoder, encoder_kwargs),
+                encoder=encoder_spec,
                 batch_files=batch_files,
                 batch_windows=batch_windows,
                 ray_address=ray_address,
@@ -186,7 +249,7 @@ def index_paths(
             )
     finally:
         bar.close()
-    _finish_run(run, optimize=optimize)
+    _finish_run(run, optimize=optimize, prune=prune, complete=stop_after_batches is None)
     timer.seconds["total"] = time.perf_counter() - t_start
     run.report.timings = dict(timer.seconds)
     return run.report
@@ -207,6 +270,11 @@ class _Run:
     metadata: MetadataIndex | None
     timer: StageTimer
     seen_hashes: dict[str, str] = field(default_factory=dict)
+    #: path -> content hash of every input read by this run (the folder as it is now)
+    seen_paths: dict[str, str] = field(default_factory=dict)
+    #: recording id -> its stored path
+    id_to_path: dict[str, str] = field(default_factory=dict)
+    wrote: bool = False
     meta_updates: list[dict] = field(default_factory=list)
     frames: bool = False
 
@@ -232,7 +300,12 @@ def _start_run(
         st.register_spaces([seq])
         spaces = [*spaces, seq]
     report = IndexReport(setup_key=key, encoder=enc.name)
-    report.cleaned_partial = st.clean_partial(key)
+    found = verify_store(st)
+    if not found.ok:
+        report.cleaned_partial = len(
+            {r for p in found.problems if p.kind in PARTIAL_KINDS for r in p.recording_ids}
+        )
+        report.repaired = repair_store(st)
     recs = st.recordings()
     return _Run(
         store=st,
@@ -245,6 +318,7 @@ def _start_run(
         metadata=metadata,
         timer=timer,
         frames=frames,
+        id_to_path=dict(zip(recs["recording_id"], recs["path"])) if len(recs) else {},
     )
 
 
@@ -271,9 +345,11 @@ def _run_batches(
             for n_done, results in enumerate(read_results, 1):
                 good, rejects = _sort_results(run, results)
                 with run.timer("encode"):
-                    encoded, failed = _encode_isolating_failures(
+                    encoded, failed, warning = _encode_isolating_failures(
                         good, run.encoder, batch_windows=batch_windows, frames=run.frames
                     )
+                if warning:
+                    run.report.warnings.append(warning)
                 run.report.rejected += failed
                 rejects += failed
                 _wait(pending, run.timer)
@@ -372,10 +448,16 @@ def _sort_results(run: _Run, results: list[ReadResult]) -> tuple[list[Decoded], 
     good: list[Decoded] = []
     rejects: list[Rejected] = []
     for r in results:
+        if r.content_hash:
+            run.seen_paths[r.path] = r.content_hash
         if isinstance(r, Rejected):
             run.report.rejected.append(r)
             rejects.append(r)
         elif isinstance(r, Skipped):
+            owner = run.id_to_path.get(r.recording_id)
+            if owner and owner != r.path and Path(owner).exists():
+                run.report.duplicates.append((r.path, owner))  # stored under another path that still holds it
+                continue
             run.report.skipped.append(r.path)
             m = run.metadata.lookup(r.path) if run.metadata is not None else None
             if m:
@@ -406,14 +488,20 @@ def _account(run: _Run, encoded: list[EncodedRecording]) -> list[str]:
 
 
 def _write(run: _Run, encoded: list[EncodedRecording], rejects: list[Rejected], stale: list[str]) -> None:
-    """Writer thread: the batch's vectors, recordings and markers; its rejects; remove replaced recordings."""
+    """Writer thread: the batch's vectors, recordings (replacing those of changed files in the same commit) and
+    markers; then the markers and vectors of the replaced recordings; then the batch's rejects."""
     t0 = time.perf_counter()
-    write_batch(run.store, run.spaces, encoded)
+    write_batch(run.store, run.spaces, encoded, replaces=stale)
+    if stale:
+        crash_point("before_delete_old")
+        run.store.delete_recordings(stale, keep_row=True)
     if encoded:
         run.store.clear_rejects([e.record["path"] for e in encoded], run.key)
-    run.store.add_rejects([_reject_row(r, run.key) for r in rejects])
-    if stale:
-        run.store.delete_recordings(stale)
+    crash_point("before_rejects")
+    n_rejects = run.store.add_rejects([_reject_row(r, run.key) for r in rejects])
+    crash_point("after_rejects")
+    if encoded or stale or n_rejects:
+        run.wrote = True
     run.timer.add("write", time.perf_counter() - t0)
 
 
@@ -425,11 +513,21 @@ def _wait(pending: Future | None, timer: StageTimer) -> None:
         timer.add("wait_write", time.perf_counter() - t0)
 
 
-def _finish_run(run: _Run, *, optimize: bool) -> None:
-    """Refresh metadata of already-indexed files from the sidecar; compact the tables after writes."""
+def _finish_run(run: _Run, *, optimize: bool, prune: bool = False, complete: bool = True) -> None:
+    """Refresh metadata of already-indexed files from the sidecar; bring the store in line with the folder (moves,
+    overwrites, missing files); compact the tables after writes (a failure is a warning in the report)."""
     if run.meta_updates:
         with run.timer("write"):
-            run.store.update_metadata(run.meta_updates)
-    if optimize and (run.report.added or run.report.rejected):
+            run.wrote |= run.store.update_metadata(run.meta_updates) > 0
+    if complete:
+        with run.timer("write"):
+            run.wrote |= agree_with_folder(run.store, run.seen_paths, run.report, prune=prune)
+    if run.metadata is not None and run.metadata.ambiguous_hits:
+        names = sorted(run.metadata.ambiguous_hits)
+        run.report.warnings.append(
+            f"metadata: {len(names)} files matched several sidecar rows by file name or stem, the first row was "
+            f"used ({', '.join(names[:5])}); give full paths in the sidecar to join them exactly"
+        )
+    if optimize and run.wrote:
         with run.timer("optimize"):
-            run.store.optimize()
+            run.report.warnings += run.store.optimize()

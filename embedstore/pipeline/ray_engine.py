@@ -231,7 +231,7 @@ class _EncodeActor:
             self.batch_windows = gpu_batch_windows(self.encoder, window_s, self.batch_windows)
             self.sized = True
         t0 = time.perf_counter()
-        encoded, failed = encode_isolating_failures(
+        encoded, failed, _warning = encode_isolating_failures(  # failed rows carry the error
             good, self.encoder, batch_windows=self.batch_windows, frames=self.frames
         )
         share = (time.perf_counter() - t0) / max(1, len(good))

@@ -33,6 +33,20 @@ class IndexReport:
     rejected : list of Rejected
     cleaned_partial : int
         Recordings of an interrupted earlier run whose partial rows were removed.
+    repaired : list of str
+        What the start of the run repaired (:func:`embedstore.store.verify.repair_store`).
+    not_files : list of (str, str)
+        Inputs that are not regular files (a directory or FIFO named like audio, a dangling link...) and why.
+    moved : list of (str, str)
+        (old path, new path) of recordings whose file was renamed: the recording keeps its vectors.
+    overwritten : list of str
+        Paths that now hold other content than their recording, which was removed.
+    missing : list of str
+        Paths of recordings whose file is gone (removed with ``prune``).
+    pruned : int
+        Recordings removed because their file is gone.
+    warnings : list of str
+        Problems that did not stop the run (e.g. compaction failed).
     windows : int
         Windows embedded.
     audio_s : float
@@ -51,6 +65,13 @@ class IndexReport:
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     cleaned_partial: int = 0
+    repaired: list[str] = field(default_factory=list)
+    not_files: list[tuple[str, str]] = field(default_factory=list)
+    moved: list[tuple[str, str]] = field(default_factory=list)
+    overwritten: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    pruned: int = 0
+    warnings: list[str] = field(default_factory=list)
     windows: int = 0
     audio_s: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
@@ -60,8 +81,23 @@ class IndexReport:
         """False only when files were given and nothing at all could be indexed (or was already)."""
         return bool(self.added or self.skipped or self.duplicates) or self.files_seen == 0
 
+    def inputs(self) -> list[dict[str, str]]:
+        """Every input of the run and what became of it, one dict each: ``path`` and ``status`` (``indexed``,
+        ``unchanged``, ``duplicate`` with ``duplicate_of``, ``rejected`` with ``reason`` and ``message``, ``skipped``
+        with ``why``). Their number is :attr:`files_seen` for a run that read every file."""
+        out = [{"path": p, "status": "indexed"} for p in self.added]
+        out += [{"path": p, "status": "unchanged"} for p in self.skipped]
+        out += [{"path": p, "status": "duplicate", "duplicate_of": q} for p, q in self.duplicates]
+        out += [
+            {"path": r.path, "status": "rejected", "reason": r.reason, "message": r.message}
+            for r in self.rejected
+        ]
+        out += [{"path": p, "status": "skipped", "why": why} for p, why in self.not_files]
+        return out
+
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (counts instead of path lists, except for the rejects; realtime factor)."""
+        """JSON-ready summary: counts, every input with its outcome (:meth:`inputs`), the rejects, what was
+        repaired, moved, overwritten or missing, warnings, timings and the realtime factor."""
         return {
             "setup_key": self.setup_key,
             "encoder": self.encoder,
@@ -71,7 +107,15 @@ class IndexReport:
             "skipped": len(self.skipped),
             "duplicates": len(self.duplicates),
             "rejected": [{"path": r.path, "reason": r.reason, "message": r.message} for r in self.rejected],
+            "not_files": len(self.not_files),
+            "inputs": self.inputs(),
             "cleaned_partial": self.cleaned_partial,
+            "repaired": self.repaired,
+            "moved": [{"from": a, "to": b} for a, b in self.moved],
+            "overwritten": self.overwritten,
+            "missing": self.missing,
+            "pruned": self.pruned,
+            "warnings": self.warnings,
             "windows": self.windows,
             "audio_s": round(self.audio_s, 3),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},

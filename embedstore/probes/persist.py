@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ from embedstore.errors import ConfigError, ProvenanceError
 from embedstore.probes.attention import pad_sequences
 from embedstore.probes.models import forward_params
 from embedstore.query import embed_file
-from embedstore.utils import jsonable
+from embedstore.utils import crash_point, jsonable, sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from embedstore.store import Store
@@ -208,13 +209,23 @@ class Probe:
         cfg.setdefault("format_version", FORMAT_VERSION)
         cfg.setdefault("embedstore_version", __version__)
         cfg.setdefault("created_at", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-        self.config = cfg
+        tmp_w = p / (WEIGHTS_NAME + ".tmp")
         save_file(
             {k: np.ascontiguousarray(v) for k, v in self.tensors.items()},
-            str(p / WEIGHTS_NAME),
+            str(tmp_w),
             metadata={"format": FORMAT, "task": str(cfg.get("task", ""))},
         )
-        (p / CONFIG_NAME).write_text(json.dumps(jsonable(cfg), indent=2, sort_keys=True))
+        cfg["weights_sha256"] = sha256_file(
+            tmp_w
+        )  # load refuses weights of another save (an interrupted one)
+        self.config = cfg
+        crash_point("before_probe_weights")
+        os.replace(tmp_w, p / WEIGHTS_NAME)
+        crash_point("before_probe_config")
+        tmp_c = p / (CONFIG_NAME + ".tmp")
+        tmp_c.write_text(json.dumps(jsonable(cfg), indent=2, sort_keys=True))
+        os.replace(tmp_c, p / CONFIG_NAME)
+        crash_point("after_probe_config")
         return p
 
     @classmethod
@@ -235,6 +246,12 @@ class Probe:
         cfg = json.loads(cfg_path.read_text())
         if cfg.get("format") != FORMAT:
             raise ConfigError(f"{cfg_path} is not an embedstore probe config")
+        if cfg.get("weights_sha256") and cfg["weights_sha256"] != sha256_file(w_path):
+            raise ConfigError(
+                f"the probe at {p} is inconsistent: {WEIGHTS_NAME} is not the one {CONFIG_NAME} was saved with "
+                "(an interrupted save?)",
+                hint="save or train the probe again (`embedstore probe ... --out DIR`)",
+            )
         return cls(cfg, load_file(str(w_path)))
 
 

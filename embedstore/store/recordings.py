@@ -22,6 +22,7 @@ from embedstore.errors import StoreError
 from embedstore.store.schema import CORE_RECORDING_COLUMNS, sql_in, sql_quote
 from embedstore.store.spaces import SpaceCatalog
 from embedstore.store.tables import DELETE_BATCH
+from embedstore.utils import crash_point
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -86,31 +87,53 @@ class RecordingCatalog(SpaceCatalog):
             f"no recording {key!r} in {self.uri}", hint="list them with `embedstore info --store ...`"
         )
 
-    def upsert_recordings(self, rows: list[dict]) -> None:
-        """Insert or replace recordings by ``recording_id``. New metadata columns widen the table."""
+    def upsert_recordings(self, rows: list[dict], *, replaces: Sequence[str] = ()) -> None:
+        """Insert or replace recordings by ``recording_id`` in one commit; new metadata columns widen the table.
+
+        Parameters
+        ----------
+        rows : list of dict
+            Recording rows (:data:`~embedstore.store.schema.CORE_RECORDING_COLUMNS` and metadata).
+        replaces : sequence of str
+            Ids of recordings these rows replace (the old content of a changed file): their rows are removed in the
+            same commit, so a reader sees either the old recording or the new one, never both and never neither.
+        """
         import pandas as pd
         import pyarrow as pa
 
         if not rows:
             return
         new = pd.DataFrame(rows)
+        if self.has_table(RECORDINGS_TABLE):
+            t = self.table(RECORDINGS_TABLE)
+            names = [f.name for f in t.schema]
+            tab = None
+            if set(new.columns) <= set(names):
+                try:  # align dtypes with the existing schema
+                    tab = pa.Table.from_pandas(
+                        new.reindex(columns=names), schema=t.schema, preserve_index=False
+                    )
+                except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                    tab = None  # e.g. a column that was empty so far (null-typed) gets values: rewrite
+            if tab is not None:
+                crash_point("before_recordings")
+                merge = t.merge_insert("recording_id").when_matched_update_all().when_not_matched_insert_all()
+                if len(replaces):
+                    merge = merge.when_not_matched_by_source_delete(sql_in("recording_id", replaces))
+                merge.execute(tab)
+                crash_point("after_recordings")
+                return
         old = self.recordings()
         if not old.empty:
-            old = old[~old["recording_id"].isin(new["recording_id"])]
-        same_cols = (not old.empty) and set(new.columns) <= set(old.columns)
-        if self.has_table(RECORDINGS_TABLE) and same_cols:
-            t = self.table(RECORDINGS_TABLE)
-            # align dtypes with the existing schema
-            tab = pa.Table.from_pandas(
-                new.reindex(columns=[f.name for f in t.schema]), schema=t.schema, preserve_index=False
-            )
-            t.delete(sql_in("recording_id", new["recording_id"]))
-            t.add(tab)
-            return
+            old = old[~old["recording_id"].isin(set(new["recording_id"]) | set(replaces))]
+            # columns empty so far take the type of their first values
+            old = old.drop(columns=[c for c in old.columns if c in new.columns and old[c].isna().all()])
         merged = pd.concat([old, new], ignore_index=True) if not old.empty else new
+        crash_point("before_recordings")
         self.replace_table(
             RECORDINGS_TABLE, pa.Table.from_pandas(_arrow_friendly(merged), preserve_index=False)
         )
+        crash_point("after_recordings")
 
     def update_metadata(self, updates: list[dict]) -> int:
         """Refresh metadata columns of stored recordings (e.g. a re-run with a new or changed sidecar).
@@ -135,20 +158,37 @@ class RecordingCatalog(SpaceCatalog):
             if base is None:
                 continue
             merged = {**base, **{k: v for k, v in u.items() if k != "recording_id"}}
-            if any(base.get(k) != v for k, v in u.items() if not (v is None and base.get(k) is None)):
+            if any(not _same_value(base.get(k), v) for k, v in u.items()):
                 rows.append(merged)
         self.upsert_recordings(rows)
         return len(rows)
 
-    def delete_recordings(self, recording_ids: Sequence[str]) -> None:
-        """Remove recordings with all their vectors and completion markers."""
-        if not recording_ids:
+    def delete_recordings(self, recording_ids: Sequence[str], *, keep_row: bool = False) -> None:
+        """Remove recordings with all their vectors and completion markers.
+
+        The recording's row goes first (one commit: readers stop seeing it), then its markers, then its vectors;
+        a crash in between leaves markers or vectors without a recording, which the next run removes
+        (:func:`embedstore.store.verify.repair_store`).
+
+        Parameters
+        ----------
+        recording_ids : sequence of str
+        keep_row : bool
+            The rows are gone already (replaced in :meth:`upsert_recordings`): remove only markers and vectors.
+        """
+        if not len(recording_ids):
             return
-        cond = sql_in("recording_id", recording_ids)
-        for sp in self.spaces(include_sequences=True):
-            self.delete_rows(sp.table_name, cond)
-        self.delete_rows(MARKERS_TABLE, cond)
-        self.delete_rows(RECORDINGS_TABLE, cond)
+        ids = sorted(set(recording_ids))
+        for i in range(0, len(ids), DELETE_BATCH):
+            cond = sql_in("recording_id", ids[i : i + DELETE_BATCH])
+            if not keep_row:
+                self.delete_rows(RECORDINGS_TABLE, cond)
+            crash_point("before_delete_markers")
+            self.delete_rows(MARKERS_TABLE, cond)
+            crash_point("before_delete_vectors")
+            for sp in self.spaces(include_sequences=True):
+                self.delete_rows(sp.table_name, cond)
+            crash_point("after_delete_old")
 
     # ------------------------------------------------------------------ completion markers
     def indexed(self, setup: str) -> dict[str, str]:
@@ -177,6 +217,20 @@ class RecordingCatalog(SpaceCatalog):
                 self.delete_rows(sp.table_name, sql_in("recording_id", stray[i : i + DELETE_BATCH]))
             removed |= set(stray)
         return len(removed)
+
+
+def _same_value(a: object, b: object) -> bool:
+    """Equal, or both missing (None/NaN): a metadata refresh that changes nothing writes nothing."""
+
+    def missing(v: object) -> bool:
+        return v is None or (isinstance(v, float) and np.isnan(v))
+
+    if missing(a) or missing(b):
+        return missing(a) and missing(b)
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
 
 
 def _arrow_friendly(df: pd.DataFrame) -> pd.DataFrame:

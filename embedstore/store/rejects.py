@@ -22,17 +22,23 @@ REJECTS_TABLE = "rejects"
 class RejectLog(LanceTables):
     """The rejects of a store."""
 
-    def add_rejects(self, rows: Sequence[dict]) -> None:
+    def add_rejects(self, rows: Sequence[dict]) -> int:
         """Record files that could not be indexed.
 
         Parameters
         ----------
         rows : sequence of dict
             ``{"path", "reason", "message"?, "setup_key"?, "content_hash"?, "at"?}``; a row replaces an earlier one
-            for the same path and setup.
+            for the same path and setup. A verdict already recorded (same path, setup, reason and content) is not
+            written again, so a re-run over the same bad files writes nothing.
+
+        Returns
+        -------
+        int
+            Rows written.
         """
         if not rows:
-            return
+            return 0
         import pyarrow as pa
 
         schema = reject_schema()
@@ -48,17 +54,36 @@ class RejectLog(LanceTables):
             }
             for r in rows
         ]
-        if self.has_table(REJECTS_TABLE):
+        old = self.read_table(REJECTS_TABLE, columns=["path", "setup_key", "reason", "content_hash"])
+        if old is not None:
+            known = set(
+                zip(*(old.column(c).to_pylist() for c in ("path", "setup_key", "reason", "content_hash")))
+            )
+            norm = [
+                r for r in norm if (r["path"], r["setup_key"], r["reason"], r["content_hash"]) not in known
+            ]
+            if not norm:
+                return 0
             for r in norm:
                 self.delete_rows(
                     REJECTS_TABLE,
                     f"path = {sql_quote(r['path'])} AND setup_key = {sql_quote(r['setup_key'])}",
                 )
         self.add_rows(REJECTS_TABLE, pa.Table.from_pylist(norm, schema=schema), schema=schema)
+        return len(norm)
 
     def clear_rejects(self, paths: Sequence[str], setup: str) -> None:
         """Forget the rejects of these paths for a setup (they have been indexed since)."""
-        if self.has_table(REJECTS_TABLE) and paths:
+        old = self.read_table(REJECTS_TABLE, columns=["path", "setup_key"]) if paths else None
+        if old is None:
+            return
+        have = {
+            p
+            for p, s in zip(old.column("path").to_pylist(), old.column("setup_key").to_pylist())
+            if s == setup
+        }
+        paths = [str(p) for p in paths if str(p) in have]
+        if paths:
             for i in range(0, len(paths), DELETE_BATCH):
                 self.delete_rows(
                     REJECTS_TABLE,

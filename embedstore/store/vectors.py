@@ -26,6 +26,7 @@ from embedstore.store.schema import (
     vector_schema,
 )
 from embedstore.store.sequences import SEQUENCE_LEVEL, frames_from_row, sequence_table
+from embedstore.utils import crash_point
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -78,22 +79,32 @@ class VectorTables(RecordingCatalog):
         )
         self.add_rows(space.table_name, tab, schema=tab.schema)
 
-    def write_encoded(self, spaces: Sequence[Space], batch: Sequence[EncodedRecording]) -> None:
+    def write_encoded(
+        self, spaces: Sequence[Space], batch: Sequence[EncodedRecording], *, replaces: Sequence[str] = ()
+    ) -> None:
         """The writer stage: vectors of every space first, then the recordings, then the completion markers.
 
-        A crash at any point leaves at most rows without a marker, which :meth:`clean_partial` removes on the next
-        run, so nothing is duplicated or half-indexed.
+        A crash at any point leaves at most rows without a marker (and a recording without a marker), which the
+        next run removes (:func:`embedstore.store.verify.repair_store`), so nothing is duplicated or half-indexed.
+        The order, and what each crash leaves, is in ``docs/write-protocol.md``.
 
         Parameters
         ----------
         spaces : sequence of Space
             The spaces of one setup (:meth:`register_setup`).
         batch : sequence of EncodedRecording
+        replaces : sequence of str
+            Ids of recordings whose file now holds the batch's content (changed files): their recordings rows are
+            replaced in the same commit as the new rows are added; their markers and vectors are removed after
+            (:meth:`delete_recordings` with ``keep_row=True``).
         """
         if not batch:
             return
         sk = spaces[0].setup_key
-        for sp in spaces:
+        crash_point("before_vectors")
+        for i, sp in enumerate(spaces):
+            if i == 1:
+                crash_point("between_spaces")
             if sp.level == SEQUENCE_LEVEL:
                 have = [(e.record["recording_id"], e.frames) for e in batch if e.frames is not None]
                 tab = sequence_table(sp, [r for r, _ in have], [f for _, f in have])
@@ -121,7 +132,9 @@ class VectorTables(RecordingCatalog):
                     en.append(np.array([float(enc.record.get("duration_s", enc.ends_s[-1]))]))
                     vecs.append(pooled[None, :])
             self.write_vectors(sp, rids, widx, np.concatenate(st), np.concatenate(en), np.concatenate(vecs))
-        self.upsert_recordings([enc.record for enc in batch])
+        crash_point("after_vectors")
+        self.upsert_recordings([enc.record for enc in batch], replaces=replaces)
+        crash_point("before_markers")
         self.add_rows(
             MARKERS_TABLE,
             [
@@ -135,6 +148,7 @@ class VectorTables(RecordingCatalog):
                 for e in batch
             ],
         )
+        crash_point("after_markers")
 
     # ------------------------------------------------------------------ frame sequences
     def sequence_space(self, setup: str) -> Space | None:
