@@ -208,30 +208,34 @@ NODE_CPUS, NODE_GPUS = 16, 1
 
 
 def paper_model(out: dict) -> dict:
-    """Hours of audio per wall hour vs nodes (16 vCPU + 1 GPU each) for MERT-95M, from the measured inputs."""
-    dec = out["decode_cpu_s_per_audio_s"]
+    """Hours of audio per wall hour vs nodes (16 vCPU + 1 GPU each) for MERT-95M on 30 s files, from the measured
+    inputs; each cap is what one part alone allows, the smallest is the bottleneck."""
+    file_s = 30.0
     w = out["write"]
-    n_tables = w["tables"]
-    commit_s = w["commit_s"]
-    batch_audio_s = 16 * 30.0
+    # CPU seconds per file on the decode side: the reader stage plus Ray Data's per-file cost (measured on 2 CPUs,
+    # both busy, so x2 CPU seconds: an upper bound)
+    per_file_cpu = out["decode_cpu_s_per_audio_s"] * file_s + 2 * out["ray_task_overhead"]["s_per_file"]
     gpu = GPU_TFLOPS * 1e3 / MERT95_GFLOP_PER_AUDIO_S  # audio s per s per GPU
-    cpu_enc = out["mert"]["audio_s"] / out["mert"]["cpu_s"]  # audio s per CPU second
-    caps_fixed = {
-        # the driver commits every batch: n_tables appends of commit_s each, plus the bytes
-        "driver writes, local disk": batch_audio_s
-        / (n_tables * commit_s + w["s_per_byte"] * w["bytes_per_audio_s"] * batch_audio_s),
-        "driver writes, S3": batch_audio_s
-        / (n_tables * S3_COMMIT_S + w["s_per_byte"] * w["bytes_per_audio_s"] * batch_audio_s),
-        "Ray Data per-file overhead": 30.0 / out["ray_task_overhead"]["s_per_file"],
+
+    def writes(batch_files: int, commit_s: float) -> float:
+        audio = batch_files * file_s
+        return audio / (w["tables"] * commit_s + w["s_per_byte"] * w["bytes_per_audio_s"] * audio)
+
+    fixed = {
+        "driver writes, local disk, 16 files/batch": writes(16, w["commit_s"]),
+        "driver writes, local disk, 256 files/batch": writes(256, w["commit_s"]),
+        "driver writes, S3, 16 files/batch": writes(16, S3_COMMIT_S),
+        "driver writes, S3, 256 files/batch": writes(256, S3_COMMIT_S),
     }
     rows = []
     for nodes in (1, 2, 4, 8, 16, 32, 64):
         caps = {
             "encoder (GPUs)": nodes * NODE_GPUS * gpu,
-            "decode (CPUs)": nodes * (NODE_CPUS - NODE_GPUS) / dec,
-            **caps_fixed,
+            "decode + Ray per file (CPUs)": nodes * (NODE_CPUS - NODE_GPUS) * file_s / per_file_cpu,
+            **fixed,
         }
-        first = min(caps, key=caps.__getitem__)
+        # the first limit with the store on S3 and 256 files per batch (the recommended setting)
+        first = min([k for k in caps if "local" not in k and "16 files" not in k], key=caps.__getitem__)
         rows.append(
             {
                 "nodes": nodes,
@@ -239,10 +243,12 @@ def paper_model(out: dict) -> dict:
                 "bottleneck": first,
             }
         )
+    cpu_enc = out["mert"]["audio_s"] / out["mert"]["cpu_s"]  # audio s per CPU second
     return {
         "gpu_audio_s_per_s": round(gpu),
         "cpu_core_audio_s_per_s": round(cpu_enc, 2),
         "implied_cpu_gflops_per_core": round(MERT95_GFLOP_PER_AUDIO_S * cpu_enc, 1),
+        "decode_side_cpu_s_per_file": round(per_file_cpu, 4),
         "rows": rows,
     }
 
@@ -277,27 +283,119 @@ def engine_rows(files: list[Path], small: int, encoders: list[str], tmp: Path) -
 
 
 def markdown(out: dict) -> str:
-    """The tables of ray.md (the prose around them is written by hand under them)."""
+    """bench/results/ray.md: the engine table, the model inputs and the paper model, with how to read them."""
+    rows = {r["encoder"]: r for r in out["rows"]}
+    m, w, mert = out["model"], out["write"], out["mert"]
+    runs = "; ".join(
+        f"`{r['command']}` at {r['commit']} ({r.get('measured', 'all')}; load average "
+        f"{r['load_avg_start'][0]:.1f} -> {r['load_avg_end'][0]:.1f})"
+        for r in out["runs"]
+    )
     lines = [
-        "| encoder | engine | 2 files, fresh (s) | 8 files (s) | 40 files (s) | fixed s / run | s / file |"
+        "# Ray engine vs local engine, and a paper model of indexing at scale (issue 9)",
+        "",
+        f"Machine: {out['machine']}, shared with other jobs. Runs: {runs}. "
+        "`python bench/bench_ray.py --model-only` recomputes the model from ray.json.",
+        "",
+        "## Ray vs local on the same clips (asap-dev, 30 s each, window 10 s / hop 5 s, no frame sequences)",
+        "",
+        f"Ray started as a local 2-CPU cluster (`ray.init(num_cpus=2)`): **{out['ray_init_s']} s**. Each engine ran "
+        f"on {out['small']} and {out['files']} files into fresh stores; a line through the two gives the fixed "
+        "seconds per run and the seconds per file. '2 files, fresh' is the first run of each encoder (Ray: the "
+        "worker processes start and import torch/embedstore/librosa; local: librosa/numba JIT).",
+        "",
+        "| encoder | engine | 2 files, fresh (s) | 8 files (s) | 40 files (s) | fixed s / run | s / file |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
-    lines.append("|---|---|---:|---:|---:|---:|---:|")
-    for r in out["rows"]:
+    for name, r in rows.items():
         for e in ("local", "ray"):
             x = r[e]
             lines.append(
-                f"| {r['encoder']} | {e} | {r[e + '_first_run']['wall_s']} | {x['small']['wall_s']} | "
+                f"| {name} | {e} | {r[e + '_first_run']['wall_s']} | {x['small']['wall_s']} | "
                 f"{x['big']['wall_s']} | {x['intercept_s']} | {x['s_per_file']:.3f} |"
             )
-    m = out["model"]
+    lines += [""]
+    for name, r in rows.items():
+        big_ratio = r["ray"]["big"]["wall_s"] / r["local"]["big"]["wall_s"]
+        lines.append(
+            f"- **{name}**: on {out['files']} files Ray takes {big_ratio:.1f}x the local engine's wall time "
+            f"({big_ratio * 0 + r['ray']['big']['wall_s']:.1f} s vs {r['local']['big']['wall_s']:.1f} s, plus "
+            f"{out['ray_init_s']} s to start Ray); per file, Ray's throughput is "
+            f"{r['throughput_ratio_ray_vs_local']}x the local engine's."
+        )
     lines += [
         "",
-        "| nodes (16 vCPU + 1 GPU) | " + " | ".join(m["rows"][0]["caps_audio_h_per_h"]) + " | bottleneck |",
+        "Why: Ray's cost is **fixed**, not per file. Starting Ray (GCS, raylet, worker pool) and, in every run, "
+        "starting the encoder actor (a new process that imports torch and embedstore, builds the encoder and runs "
+        "a warm-up window) cost 10-20 s on this loaded 2-core machine, against ~2 s for the local engine. Per "
+        "file Ray is not slower here: decode tasks and the encoder actor are separate processes, so they do not "
+        "share a GIL the way the local engine's reader threads and encoder do (compare the `processes` lever in "
+        "index.md); the arrays crossing the object store are small (a 30 s clip is ~5 MB of windows). With only "
+        "2 CPUs, one runs a decode task and one the actor, so the stage that is slower sets the pace. The figures "
+        "are noisy: the machine's load average was 12-18 (other jobs), so each process got a fraction of a core.",
+        "",
+        "Same store: `embedstore index ../shared/data/asap-dev/audio -e chroma --engine ray` and `--engine local` "
+        "(120 files) gave identical `embedstore info --json` (ignoring paths/sizes: 120 recordings, 720 windows, "
+        "same spaces) and identical `embedstore search --id ... -k 5 --json` results (ids, scores, passages) for 3 "
+        "queries; wall 278 s vs 265 s under load 15. The tests (tests/test_ray_engine.py) check recordings, "
+        "vectors (np.allclose), rejects, duplicates and a re-run that adds nothing.",
+        "",
+        "## Inputs of the paper model (measured here unless marked)",
+        "",
+        f"- Decode (hash, FLAC decode, resample to 24 kHz, windows), one thread: "
+        f"**{out['decode_cpu_s_per_audio_s'] * 1000:.2f} ms CPU per audio second**.",
+        f"- Ray Data's own cost per file (200 one-row blocks through an identity task and an identity actor, 2 "
+        f"CPUs): **{out['ray_task_overhead']['s_per_file'] * 1000:.0f} ms per file** (counted as up to "
+        f"{2 * out['ray_task_overhead']['s_per_file'] * 1000:.0f} ms CPU; on a 30 s file that is 10x the decode).",
+        f"- MERT-95M-shaped encoder (float32, 2 torch threads): {mert['cpu_s']} CPU s for {mert['windows']} windows "
+        f"= {mert['audio_s']} s of audio, i.e. **{m['cpu_core_audio_s_per_s']} audio s per CPU second**. With the "
+        f"model's {MERT95_GFLOP_PER_AUDIO_S} GFLOP per audio second (10 s windows, 5 s hop; counted in the script) "
+        f"that is {m['implied_cpu_gflops_per_core']} GFLOP/s per core, a plausible share of an EPYC core's peak.",
+        f"- **Assumed** (no GPU here): one H100-class GPU sustains {GPU_TFLOPS:.0f} TFLOP/s bf16 on this model (30 % "
+        f"of peak) = **{m['gpu_audio_s_per_s']:,} audio s per s** per GPU.",
+        f"- Driver writes (MERT-shaped vectors, {w['tables']} tables: 13 layers x window/mean/max + recordings + "
+        f"markers, through `Store.write_encoded`): {w['s_per_batch']['8']} s per batch of 8 files and "
+        f"{w['s_per_batch']['64']} s per batch of 64 -> **{w['commit_s'] * 1000:.0f} ms per table append** plus "
+        f"{w['s_per_byte'] * 1e9:.0f} ns per byte ({w['bytes_per_audio_s'] / 1000:.1f} kB per audio second).",
+        f"- **Assumed**: one append on S3 costs {S3_COMMIT_S * 1000:.0f} ms (data PUT, manifest PUT, commit).",
+        "",
+        "## Paper model: hours of audio per wall hour, MERT-95M, 30 s files, nodes of 16 vCPU + 1 GPU",
+        "",
+        "Each column is what that part alone allows; the run goes at the smallest. Encoder and decode grow with "
+        "the nodes; the driver's writes do not (one process commits every batch).",
+        "",
     ]
+    lines.append(
+        "| nodes (16 vCPU + 1 GPU) | "
+        + " | ".join(m["rows"][0]["caps_audio_h_per_h"])
+        + " | first limit (S3, 256 files/batch) |"
+    )
     lines.append("|---:|" + "---:|" * len(m["rows"][0]["caps_audio_h_per_h"]) + "---|")
     for r in m["rows"]:
         caps = " | ".join(f"{v:,}" for v in r["caps_audio_h_per_h"].values())
         lines.append(f"| {r['nodes']} | {caps} | {r['bottleneck']} |")
+    first = m["rows"][0]["caps_audio_h_per_h"]
+    lines += [
+        "",
+        "Reading:",
+        "",
+        f"- **The driver's writes bottleneck first**, before the encoder or decoding, already at one GPU node: "
+        f"with the default 16 files per batch the driver commits {w['tables']} appends per batch, "
+        f"{first['driver writes, local disk, 16 files/batch']:,} audio hours per hour on local disk and "
+        f"{first['driver writes, S3, 16 files/batch']:,} on S3, against {first['encoder (GPUs)']:,} for one GPU. "
+        f"256 files per batch raises that to {first['driver writes, local disk, 256 files/batch']:,} (local) and "
+        f"{first['driver writes, S3, 256 files/batch']:,} (S3): use `--batch-files 256` or more on a cluster.",
+        "- Past that, the fix is to write where the vectors are made: workers write Lance fragments "
+        "(`lance.fragment.LanceFragment.create`, as lance-ray does) and the driver commits the fragments of many "
+        "batches in one append per table, keeping the completion markers last. That removes the driver's byte "
+        "cost and divides the per-append cost by the batches per commit.",
+        f"- Next come **decode plus Ray's per-file cost** on the CPUs ({first['decode + Ray per file (CPUs)']:,} audio "
+        f"hours per hour per 16-vCPU node vs {first['encoder (GPUs)']:,} for its GPU): for 30 s files Ray's "
+        "per-file overhead, not the FLAC decode, dominates the CPU side; longer files (whole performances) or "
+        "several files per decode task amortise it. The GPUs are the limit only once both are fixed.",
+        "- Object-store latency enters through the per-append cost (the S3 columns); reading audio from S3 adds "
+        "per-file latency that parallel decode tasks hide.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -310,7 +408,14 @@ def main() -> None:
     ap.add_argument(
         "--update", action="store_true", help="keep the engine rows of ray.json; re-measure the rest"
     )
+    ap.add_argument("--model-only", action="store_true", help="recompute the paper model from ray.json")
     a = ap.parse_args()
+    if a.model_only:
+        out = json.loads((RESULTS / "ray.json").read_text())
+        out["model"] = paper_model(out)
+        (RESULTS / "ray.json").write_text(json.dumps(out, indent=2))
+        (RESULTS / "ray.md").write_text(markdown(out))
+        return
     import ray
     from bench_index import files_for  # type: ignore
 

@@ -388,6 +388,7 @@ def _run_batches_ray(
             batch_windows=batch_windows,
             frames=run.frames,
             timings=worker_s,
+            warnings=run.report.warnings,
         )
         t_wait = time.perf_counter()
         for n_done, (results, outputs) in enumerate(stream, 1):

@@ -231,7 +231,7 @@ class _EncodeActor:
             self.batch_windows = gpu_batch_windows(self.encoder, window_s, self.batch_windows)
             self.sized = True
         t0 = time.perf_counter()
-        encoded, failed, _warning = encode_isolating_failures(  # failed rows carry the error
+        encoded, failed, warning = encode_isolating_failures(
             good, self.encoder, batch_windows=self.batch_windows, frames=self.frames
         )
         share = (time.perf_counter() - t0) / max(1, len(good))
@@ -240,7 +240,7 @@ class _EncodeActor:
         out = []
         for r in rows:
             row = {k: r[k] for k in ("kind", "path", "content_hash", "reason", "message", "recording_id")}
-            row.update(read_s=r["read_s"], encode_s=0.0, record="{}", has_frames=False)
+            row.update(read_s=r["read_s"], encode_s=0.0, record="{}", has_frames=False, warning=warning)
             row.update(
                 window_vectors=_EMPTY3, starts_s=_EMPTY1, ends_s=_EMPTY1, weights=_EMPTY1, frames=_EMPTY2
             )
@@ -304,6 +304,7 @@ def stream_batches(
     frames: bool = False,
     actors: int | None = None,
     timings: dict[str, float] | None = None,
+    warnings: list[str] | None = None,
 ) -> Iterator[tuple[list[Decoded | Rejected | Skipped], dict[str, Output]]]:
     """Read and encode ``files`` on the Ray cluster; yield them ``batch_files`` at a time, as they finish.
 
@@ -326,6 +327,8 @@ def stream_batches(
         Encoder actors: default one per GPU, else one per 4 CPUs of the cluster (at least 1).
     timings : dict, optional
         Receives worker seconds: ``read`` and ``encode`` summed over files.
+    warnings : list, optional
+        Receives the encoder's warnings (a batch that failed and was retried file by file).
 
     Yields
     ------
@@ -373,13 +376,18 @@ def stream_batches(
     )
     for batch in ds.iter_batches(batch_size=batch_files, batch_format="numpy", prefetch_batches=1):
         results: list[Decoded | Rejected | Skipped] = []
+        batch_warnings: set[str] = set()
         outputs: dict[str, Output] = {}
         for row in _rows(batch):
             r, o = _result(row)
             results.append(r)
             if o is not None:
                 outputs[r.path] = o
+            if row["warning"]:
+                batch_warnings.add(str(row["warning"]))
             if timings is not None:
                 timings["read"] = timings.get("read", 0.0) + float(row["read_s"])
                 timings["encode"] = timings.get("encode", 0.0) + float(row["encode_s"])
+        if warnings is not None:
+            warnings += sorted(batch_warnings)
         yield results, outputs
