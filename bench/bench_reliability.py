@@ -36,6 +36,7 @@ import numpy as np
 from embedstore.pipeline import index_paths
 from embedstore.search import search
 from embedstore.store import Store
+from embedstore.store.lock import LOCK_FILE
 from embedstore.store.verify import audit_folder, verify_store
 from embedstore.synth import make_collection
 from embedstore.synth.corpus import write_odd_corpus
@@ -180,12 +181,23 @@ def crash_points(b: Bench) -> list[dict]:
     return rows
 
 
+def _run_until_lock(folder: Path, store: Path) -> tuple[subprocess.Popen, float]:
+    """Start `embedstore index` and wait until it holds the store's write lock (its writing phase begins)."""
+    lock = store / LOCK_FILE
+    p = _cli(folder, store)
+    while p.poll() is None and not lock.exists():
+        time.sleep(0.01)
+    return p, time.perf_counter()
+
+
 def random_kills(b: Bench, n: int) -> list[dict]:
+    """SIGKILL at a uniform random moment of the writing phase (from taking the write lock to the end of an
+    uninterrupted run: repair, writes of every batch, deletes, compaction), so kills land between and inside
+    commits rather than while Python imports."""
     durations = {}
-    for scenario in ("add", "change", "delete"):  # how long an uninterrupted run takes
+    for scenario in ("add", "change", "delete"):  # how long the writing phase of an uninterrupted run takes
         folder, store = b.trial(scenario)
-        t0 = time.perf_counter()
-        p = _cli(folder, store)
+        p, t0 = _run_until_lock(folder, store)
         p.communicate(timeout=600)
         durations[scenario] = time.perf_counter() - t0
     rows = []
@@ -194,16 +206,21 @@ def random_kills(b: Bench, n: int) -> list[dict]:
         scenario = ("add", "change", "delete")[i % 3]
         i += 1
         folder, store = b.trial(scenario)
-        at = b.rng.uniform(0.3, 1.0) * durations[scenario]
-        p = _cli(folder, store)
-        t0 = time.perf_counter()
+        at = b.rng.uniform(0.0, 1.0) * durations[scenario]
+        p, t0 = _run_until_lock(folder, store)
         while p.poll() is None and time.perf_counter() - t0 < at:
-            time.sleep(0.02)
+            time.sleep(0.005)
         killed = p.poll() is None
         if killed:
             p.send_signal(signal.SIGKILL)
         p.wait()
-        row = {"scenario": scenario, "kill_at_s": round(at, 2), "killed": killed, "exit": p.returncode}
+        row = {
+            "scenario": scenario,
+            "kill_at_s": round(at, 2),
+            "write_phase_s": round(durations[scenario], 2),
+            "killed": killed,
+            "exit": p.returncode,
+        }
         row.update(b.check(folder, store))
         print(json.dumps(row), flush=True)
         rows.append(row)
@@ -271,17 +288,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kills", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--skip-points", action="store_true")
+    ap.add_argument(
+        "--only-kills",
+        action="store_true",
+        help="re-run the kill trials; keep the other sections of the last run",
+    )
     a = ap.parse_args()
     load0 = os.getloadavg()
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         b = Bench(work, random.Random(a.seed))
-        points = [] if a.skip_points else crash_points(b)
+        last = json.loads((RESULTS / "reliability.json").read_text()) if a.only_kills else {}
+        points = last["crash_points"] if a.only_kills else crash_points(b)
         kills = random_kills(b, a.kills)
-        odd = corpus(work)
-        rd = readers(b)
+        odd = last["corpus"] if a.only_kills else corpus(work)
+        rd = last["readers"] if a.only_kills else readers(b)
     out = {
         "command": "python bench/bench_reliability.py " + " ".join(sys.argv[1:]),
         "commit": _commit(),
@@ -341,7 +363,8 @@ def report(o: dict) -> str:
         ]
     lines += [
         "",
-        "## Random kill -9 (SIGKILL at a uniform random moment in 30-100 % of an uninterrupted run's time)",
+        "## Random kill -9 (SIGKILL at a uniform random moment of the writing phase: from taking the write lock to "
+        "the end of an uninterrupted run)",
         "",
         f"Trials: {len(o['kills'])}, killed while running: {len(k)} "
         f"(add {sum(r['scenario'] == 'add' for r in k)}, change {sum(r['scenario'] == 'change' for r in k)}, "
@@ -351,7 +374,8 @@ def report(o: dict) -> str:
         "|---|---|",
         f"| next run completed | {sum(r['next_run_ok'] for r in k)} / {len(k)} |",
         f"| verify clean after it | {sum(not r['verify_problems'] for r in k)} / {len(k)} |",
-        f"| runs that had something to repair | {sum(r['repaired'] > 0 for r in k)} |",
+        f"| next runs that had something to repair first (the kill left a partial write) | "
+        f"{sum(r['repaired'] > 0 for r in k)} |",
         f"| lost | {_sum(k, 'lost')} |",
         f"| duplicated | {_sum(k, 'duplicated')} |",
         f"| stale | {_sum(k, 'stale')} |",
