@@ -227,6 +227,54 @@ def random_kills(b: Bench, n: int) -> list[dict]:
     return rows
 
 
+def _files_under(store: Path) -> set[str]:
+    out = set()
+    for t in store.glob("*.lance"):
+        for sub in ("data", "_versions", "_deletions"):
+            d = t / sub
+            if d.is_dir():
+                out |= {str(d / n) for n in os.listdir(d)}
+    return out
+
+
+def write_kills(b: Bench, n: int) -> list[dict]:
+    """SIGKILL shortly after the k-th new file appears in the store's tables (k random in 1..12, then 0-200 ms
+    more): kills inside or right after a LanceDB commit of a batch, where a kill at a uniform random moment
+    rarely lands (encoding takes most of a run's time)."""
+    rows = []
+    i = 0
+    while sum(r["killed"] for r in rows) < n and i < 3 * n:
+        scenario = ("add", "change", "delete")[i % 3]
+        i += 1
+        folder, store = b.trial(scenario)
+        k = b.rng.randint(1, 12)
+        delay = b.rng.uniform(0.0, 0.2)
+        p, _ = _run_until_lock(folder, store)
+        base = _files_under(store)
+        seen = 0
+        while p.poll() is None:
+            seen = len(_files_under(store) - base)
+            if seen >= k:
+                time.sleep(delay)
+                break
+            time.sleep(0.005)
+        killed = p.poll() is None
+        if killed:
+            p.send_signal(signal.SIGKILL)
+        p.wait()
+        row = {
+            "scenario": scenario,
+            "new_files": k,
+            "delay_s": round(delay, 3),
+            "killed": killed,
+            "exit": p.returncode,
+        }
+        row.update(b.check(folder, store))
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
 def corpus(work: Path) -> list[dict]:
     d = work / "odd"
     cases = write_odd_corpus(d)
@@ -288,6 +336,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kills", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--write-kills", type=int, default=20)
     ap.add_argument(
         "--only-kills",
         action="store_true",
@@ -301,7 +350,8 @@ def main() -> None:
         b = Bench(work, random.Random(a.seed))
         last = json.loads((RESULTS / "reliability.json").read_text()) if a.only_kills else {}
         points = last["crash_points"] if a.only_kills else crash_points(b)
-        kills = random_kills(b, a.kills)
+        kills = last["kills"] if a.only_kills and a.kills == 0 else random_kills(b, a.kills)
+        wkills = write_kills(b, a.write_kills)
         odd = last["corpus"] if a.only_kills else corpus(work)
         rd = last["readers"] if a.only_kills else readers(b)
     out = {
@@ -313,6 +363,7 @@ def main() -> None:
         "minutes": round((time.time() - t0) / 60, 1),
         "crash_points": points,
         "kills": kills,
+        "write_kills": wkills,
         "corpus": odd,
         "readers": rd,
     }
@@ -328,6 +379,8 @@ def _sum(rows: list[dict], key: str) -> int:
 
 def report(o: dict) -> str:
     k = [r for r in o["kills"] if r["killed"]]
+    wk = o.get("write_kills", [])
+    wkk = [r for r in wk if r["killed"]]
     lines = [
         "# Reliability: crash points, kill -9, odd inputs, concurrent readers",
         "",
@@ -379,6 +432,20 @@ def report(o: dict) -> str:
         f"| lost | {_sum(k, 'lost')} |",
         f"| duplicated | {_sum(k, 'duplicated')} |",
         f"| stale | {_sum(k, 'stale')} |",
+        "",
+        "## Kill -9 inside the writes (SIGKILL 0-200 ms after the k-th new file of a LanceDB commit, k in 1..12)",
+        "",
+        f"Trials: {len(wk)}, killed while running: {len(wkk)} (add {sum(r['scenario'] == 'add' for r in wkk)}, "
+        f"change {sum(r['scenario'] == 'change' for r in wkk)}, delete {sum(r['scenario'] == 'delete' for r in wkk)}).",
+        "",
+        "| | killed trials |",
+        "|---|---|",
+        f"| next run completed | {sum(r['next_run_ok'] for r in wkk)} / {len(wkk)} |",
+        f"| verify clean after it | {sum(not r['verify_problems'] for r in wkk)} / {len(wkk)} |",
+        f"| next runs that had something to repair first | {sum(r['repaired'] > 0 for r in wkk)} |",
+        f"| lost | {_sum(wkk, 'lost')} |",
+        f"| duplicated | {_sum(wkk, 'duplicated')} |",
+        f"| stale | {_sum(wkk, 'stale')} |",
         "",
         "## Odd inputs through `embedstore index --json`",
         "",
