@@ -4,11 +4,11 @@
 PY ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
-STAMP = $(VENV)/.installed-$(shell cat pyproject.toml requirements-ci.txt 2>/dev/null | sha256sum | cut -c1-12)
+STAMP = $(VENV)/.installed-$(shell cat pyproject.toml requirements-ci.txt requirements-s3.txt 2>/dev/null | sha256sum | cut -c1-12)
 
 .PHONY: setup demo test lint bench clean
 
-$(STAMP): pyproject.toml requirements-ci.txt scripts/setup.sh
+$(STAMP): pyproject.toml requirements-ci.txt requirements-s3.txt scripts/setup.sh
 	PY=$(PY) VENV=$(VENV) bash scripts/setup.sh
 	touch $(STAMP)
 

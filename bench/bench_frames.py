@@ -33,6 +33,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 TASKS = ("beat", "downbeat", "dynamics", "change", "change_from_levels")
 
@@ -41,19 +42,19 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dic
     """Cross-validate one (encoder, model); returns the result row and a description of the targets."""
     import numpy as np
     import torch
+    from frames_data import bench_items
 
-    from embedstore.frames.features import FrameFeaturizer
     from embedstore.frames.models import build_model, count_parameters
-    from embedstore.frames.train import TrainConfig, cross_validate, load_items
+    from embedstore.frames.train import TrainConfig, cross_validate
 
     torch.set_num_threads(args["threads"])
-    fz = FrameFeaturizer(encoder=enc)
     t0 = time.perf_counter()
-    items = load_items(manifest, fz, limit=args["limit"], cache=True)
+    items = bench_items(manifest, enc, limit=args["limit"], num_models=args["madmom_models"])
+    dim = items[0].features.shape[1]
     t_feat = time.perf_counter() - t0
     tag = f"[{enc} {kind}]"
     print(
-        f"{tag} {len(items)} clips, {sum(it.n_frames for it in items)} frames of {fz.dim}-d features "
+        f"{tag} {len(items)} clips, {sum(it.n_frames for it in items)} frames of {dim}-d features "
         f"({t_feat:.0f} s)",
         flush=True,
     )
@@ -66,6 +67,9 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dic
         batch_size=args["batch_size"],
         seed=args["seed"],
         threads=args["threads"],
+        beat_method=args["beat_method"],
+        monitor=args["monitor"],
+        max_pos_weight=args["max_pos_weight"],
     )
     t1 = time.perf_counter()
     cv = cross_validate(
@@ -80,8 +84,15 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dic
     row = {
         "encoder": enc,
         "model": kind,
-        "n_parameters": count_parameters(build_model(kind, fz.dim)),
-        "feature_dim": fz.dim,
+        "n_parameters": count_parameters(build_model(kind, dim)),
+        "feature_dim": dim,
+        "decoder": args["beat_method"],
+        "hours_train_mean": round(
+            float(np.mean([f["n_train"] for f in cv["folds"]]))
+            * float(np.mean([it.duration for it in items]))
+            / 3600,
+            3,
+        ),
         "metrics": cv["metrics"],
         "folds": cv["folds"],
         "n_items": cv["n_items"],
@@ -181,11 +192,146 @@ def dsp_beat_baseline(manifest: str, args: dict) -> dict:
     }
 
 
+def madmom_baseline(manifest: str, args: dict, *, tuned: bool) -> dict:
+    """madmom's RNN downbeat ensemble (all 8 networks) + its DBN bar tracker: with the CLI defaults (meters 3 and 4,
+    55-215 beats/min), or with meters 2/3/4 and the tempo range / tempo-change penalty chosen per fold on an inner
+    split of the training pieces (:func:`embedstore.frames.train.tune_dbn`). No training."""
+    import numpy as np
+    from frames_data import bench_items, madmom_outputs
+
+    from embedstore.encoders.madmom_rnn import pool2, track_downbeats
+    from embedstore.evaluation.splits import group_kfold
+    from embedstore.frames.evaluate import evaluate_clips
+    from embedstore.frames.postprocess import tune_dbn
+    from embedstore.frames.train import split_train_val
+
+    items = bench_items(manifest, "bssl", limit=args["limit"])
+    acts = []
+    for it in items:
+        a = madmom_outputs(it.path).mean(axis=0)
+        p = pool2(np.stack([a[:, 0] + a[:, 1], a[:, 1]], axis=1))
+        acts.append(p)
+    t0 = time.perf_counter()
+    groups = np.array([it.group for it in items])
+    clips: list = [None] * len(items)
+    settings = []
+    for f, (tr, te) in enumerate(group_kfold(groups, n_splits=args["folds"], seed=args["seed"])):
+        opts = {"beats_per_bar": (3, 4)}
+        if tuned:
+            _, val = split_train_val([items[i] for i in tr], val_fraction=0.2, seed=args["seed"] + f)
+            idx = {it.key: i for i, it in enumerate(items)}
+            vi = [idx[it.key] for it in val]
+            opts = tune_dbn(
+                [acts[i][:, 0] for i in vi],
+                [acts[i][:, 1] for i in vi],
+                [items[i].reference() for i in vi],
+                50.0,
+            )
+            settings.append(opts)
+        for i in te:
+            b, d = track_downbeats(acts[i][:, 0], acts[i][:, 1], frame_rate=50.0, **opts)
+            clips[i] = {
+                "ref": {"beats": items[i].targets.beats, "downbeats": items[i].targets.downbeats},
+                "est": {"beats": b, "downbeats": d},
+            }
+    m = evaluate_clips(clips, groups=list(groups), n_boot=args["n_boot"], seed=args["seed"])
+    desc = "madmom RNNDownBeatProcessor (8 networks) + DBNDownBeatTrackingProcessor"
+    desc += (
+        ", meters 2/3/4, tempo range and penalty tuned per fold on inner splits: " + json.dumps(settings)
+        if tuned
+        else ", CLI defaults (meters 3/4, 55-215 bpm, lambda 100)"
+    )
+    return {
+        "encoder": "madmom (8 nets)",
+        "model": "madmom RNN + DBN" + (" (tuned)" if tuned else ""),
+        "n_parameters": 0,
+        "metrics": m,
+        "seconds_cv": round(time.perf_counter() - t0, 1),
+        "description": desc,
+    }
+
+
+def train_final(manifest: str, row: dict, args: dict, out: str) -> dict:
+    """Train the given (encoder, model) row's recipe on all clips (inner validation split for early stopping,
+    thresholds and the decoder's settings) and save it where ``embedstore frames`` finds its default model."""
+    import torch
+    from frames_data import bench_items
+
+    from embedstore.frames.features import FrameFeaturizer
+    from embedstore.frames.persist import save_frame_model
+    from embedstore.frames.train import TrainConfig, split_train_val, train_frame_model
+
+    torch.set_num_threads(args["threads"])
+    enc = row["encoder"]
+    items = bench_items(manifest, enc, limit=args["limit"], num_models=args["madmom_models"])
+    cfg = TrainConfig(**{k: v for k, v in row["config"].items() if k != "lr"}, lr=row["config"]["lr"])
+    train, val = split_train_val(items, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    res = train_frame_model(train, config=cfg, val_items=val)
+    parts = enc.split("+")
+    kw = {"num_models": args["madmom_models"]} if "madmom" in parts and args["madmom_models"] != 8 else {}
+    if kw and len(parts) > 1:
+        kw = {"madmom": kw}
+    fz = FrameFeaturizer(encoder=enc, encoder_kwargs=kw)
+    save_frame_model(
+        out,
+        res.model,
+        fz,
+        thresholds=res.thresholds,
+        beat_method=cfg.beat_method,
+        training={
+            "config": cfg.as_dict(),
+            "data": manifest,
+            "n_train": len(train),
+            "n_val": len(val),
+            "best_epoch": res.best_epoch,
+            "note": "trained by bench/bench_frames.py --save-default",
+        },
+    )
+    return {"out": out, "encoder": enc, "model": row["model"], "thresholds": res.thresholds}
+
+
+def _baselines(manifest: str, a: dict) -> list[dict]:
+    rows = [chance_baselines(manifest, a), dsp_beat_baseline(manifest, a)]
+    if not a["no_madmom_baseline"]:
+        rows += [madmom_baseline(manifest, a, tuned=False), madmom_baseline(manifest, a, tuned=True)]
+    for r in rows:
+        print(
+            f"[{r['model']}] " + ", ".join(f"{k} {v['value']:.3f}" for k, v in r["metrics"].items()),
+            flush=True,
+        )
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="manifest (default: ../shared/data/asap-dev/manifest.csv)")
-    ap.add_argument("--encoders", default="bssl,logmel")
+    ap.add_argument("--encoders", default="madmom+bssl,bssl")
     ap.add_argument("--models", default="linear,msn-mmoe")
+    ap.add_argument("--beat-method", default="madmom", help="decoder of our models: madmom, dbn or peaks")
+    ap.add_argument("--madmom-models", type=int, default=8, help="networks of the madmom encoder (1-8)")
+    ap.add_argument("--no-madmom-baseline", action="store_true")
+    ap.add_argument(
+        "--max-pos-weight",
+        type=float,
+        default=100.0,
+        help="cap of the positive-class weight of the binary tasks (1: calibrated probabilities, which "
+        "madmom's DBN expects)",
+    )
+    ap.add_argument(
+        "--save-default",
+        default=None,
+        help="train the best of our models on all clips and save it to this folder (e.g. the default model)",
+    )
+    ap.add_argument(
+        "--monitor",
+        default="score",
+        help="early stopping on the validation score (decodes every epoch) or loss (cheaper)",
+    )
+    ap.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="only the pieces whose clips all have madmom outputs in the cache (bench/frames_data.py)",
+    )
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=20, help="maximum epochs of msn-mmoe")
     ap.add_argument(
@@ -216,6 +362,7 @@ def main(argv=None) -> int:
     import torch
 
     from embedstore.config import shared_data_dir
+    from embedstore.utils import machine_description
 
     if args.data is None:
         d = shared_data_dir()
@@ -225,6 +372,10 @@ def main(argv=None) -> int:
         manifest = d / "asap-dev" / "manifest.csv"
     else:
         manifest = Path(args.data)
+    if args.cached_only:
+        from frames_data import cached_manifest
+
+        manifest = cached_manifest(manifest)
     encoders = [e.strip() for e in args.encoders.split(",") if e.strip()]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     # slowest first so that parallel jobs finish together
@@ -232,12 +383,11 @@ def main(argv=None) -> int:
     t_all = time.perf_counter()
     a = vars(args)
     # compute (and cache) each encoder's features once before the parallel runs read them
-    from embedstore.frames.features import FrameFeaturizer
-    from embedstore.frames.train import load_items
+    from frames_data import bench_items
 
     for enc in encoders:
         t0 = time.perf_counter()
-        load_items(manifest, FrameFeaturizer(encoder=enc), limit=args.limit, cache=True)
+        bench_items(manifest, enc, limit=args.limit, num_models=args.madmom_models)
         print(f"[{enc}] features ready ({time.perf_counter() - t0:.0f} s)", flush=True)
     if args.jobs > 1 and len(combos) > 1:
         import multiprocessing as mp
@@ -245,11 +395,11 @@ def main(argv=None) -> int:
 
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn")) as ex:
             futs = [ex.submit(run_combo, str(manifest), e, k, a) for e, k in combos]
-            baselines = [chance_baselines(str(manifest), a), dsp_beat_baseline(str(manifest), a)]
+            baselines = _baselines(str(manifest), a)
             done = [f.result() for f in futs]
     else:
         done = [run_combo(str(manifest), e, k, a) for e, k in combos]
-        baselines = [chance_baselines(str(manifest), a), dsp_beat_baseline(str(manifest), a)]
+        baselines = _baselines(str(manifest), a)
     order = {c: i for i, c in enumerate((e, k) for e in encoders for k in models)}
     done.sort(key=lambda rt: order[(rt[0]["encoder"], rt[0]["model"])])
     results = [r for r, _ in done]
@@ -280,16 +430,36 @@ def main(argv=None) -> int:
             "cpus": os.cpu_count(),
             "jobs": args.jobs,
             "threads": args.threads,
+            "description": machine_description(),
+            "loadavg_end": [round(x, 2) for x in os.getloadavg()],
         },
+        "command": "python bench/bench_frames.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "commit": _commit(),
         "seconds_total": round(time.perf_counter() - t_all, 1),
         "results": results,
     }
+    if args.save_default:
+        ours = [r for r in results if "config" in r]
+        best = max(ours, key=lambda r: r["metrics"]["beat"]["value"] + r["metrics"]["downbeat"]["value"])
+        out["default_model"] = train_final(str(manifest), best, a, args.save_default)
+        print(f"default model: {out['default_model']}", flush=True)
     outp = Path(args.out)
     outp.parent.mkdir(parents=True, exist_ok=True)
     outp.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
     outp.with_suffix(".md").write_text(markdown(out))
     print(markdown(out))
     return 0
+
+
+def _commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def markdown(out: dict) -> str:
@@ -325,6 +495,24 @@ def markdown(out: dict) -> str:
     chance = [r for r in out["results"] if r["model"] == "chance"]
     if chance:
         lines += ["", "chance: " + chance[0]["description"] + "."]
+    for r in out["results"]:
+        if r["model"] != "chance" and r.get("description"):
+            lines.append(f"- {r['model']}: {r['description']}.")
+    ours = [r for r in out["results"] if "hours_train_mean" in r]
+    if ours:
+        lines += [
+            "",
+            f"Our models: trained per fold on {ours[0]['hours_train_mean']:.2f} h of audio on average (training part "
+            f"of the fold, of which 20 % of the pieces are the inner validation split for early stopping, "
+            f"thresholds and the decoder's tempo range / penalty); decoder `{ours[0].get('decoder', 'dbn')}`; "
+            f"settings: "
+            + ", ".join(
+                f"{k}={out['settings'][k]}"
+                for k in ("epochs", "linear_epochs", "patience", "monitor", "max_pos_weight", "madmom_models")
+                if k in out["settings"]
+            )
+            + ".",
+        ]
     lines += [
         "",
         "Beats: the annotated beats follow the notation (19-311 per minute on asap-dev), so a tracker must "
@@ -336,8 +524,10 @@ def markdown(out: dict) -> str:
         + " / ".join(f"{100 * s:.0f} %" for s in t["dynamics_level_share"])
         + f"; {t['change_points_per_clip_mean']:.1f} change points per clip.",
         f"Total time {out['seconds_total'] / 60:.1f} min ({out['machine']['jobs']} parallel jobs x "
-        f"{out['machine']['threads']} thread). Reproduce: "
-        "`python bench/bench_frames.py` (options: --folds, --epochs, --encoders, --models).",
+        f"{out['machine']['threads']} thread) on {out['machine'].get('description', '?')}, load average at the "
+        f"end {out['machine'].get('loadavg_end', '?')} (the machine is shared). Commit {out.get('commit', '?')}.",
+        "",
+        f"Command: `{out.get('command', 'python bench/bench_frames.py')}`",
         "",
     ]
     return "\n".join(lines)

@@ -80,7 +80,7 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
-def dumps(obj: Any) -> str:
+def dumps(obj: Any, *, indent: int | None = 2) -> str:
     """Indented JSON with numpy types handled, non-finite floats written as null and non-ASCII kept.
 
     Parameters
@@ -88,13 +88,15 @@ def dumps(obj: Any) -> str:
     obj : object
         Anything :func:`jsonable` takes; objects with an ``as_dict()`` method are written as that dict, other
         objects as their ``str``.
+    indent : int or None
+        Indentation; ``None`` writes one line (JSON Lines).
 
     Returns
     -------
     str
     """
     return json.dumps(
-        jsonable(json.loads(json.dumps(obj, default=_json_default))), indent=2, ensure_ascii=False
+        jsonable(json.loads(json.dumps(obj, default=_json_default))), indent=indent, ensure_ascii=False
     )
 
 

@@ -40,7 +40,12 @@ from indexers.factory import index_class, make_index
 MANIFEST = "manifest.json"
 FORMAT = 1
 #: Main file of each kind (its sha256 is ``index_sha256``).
-_MAIN_FILE = {"exact": "vectors.npy", "faiss-hnsw": "index.faiss", "faiss-ivfpq": "index.faiss"}
+_MAIN_FILE = {
+    "exact": "vectors.npy",
+    "faiss-hnsw": "index.faiss",
+    "faiss-ivfpq": "index.faiss",
+    "faiss-ivf": "index.faiss",
+}
 
 Loader = Callable[[], tuple[np.ndarray, np.ndarray]]
 

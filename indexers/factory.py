@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from embedstore.errors import ConfigError, StoreError
-from indexers import exact, faiss_index  # noqa: F401  (registration side effects)
+from indexers import exact, faiss_index, faiss_ivf  # noqa: F401  (registration side effects)
 from indexers.base import INDEX_CONFIG, IndexSpec, VectorIndex, registered_indexes
 
 

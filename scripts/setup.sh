@@ -13,6 +13,8 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q "torch==2.13.0"
 "$VENV/bin/python" -m pip install -q -r requirements-ci.txt
+# the S3 API server of the object-store test; --no-deps: see the note at the top of requirements-s3.txt
+"$VENV/bin/python" -m pip install -q --no-deps -r requirements-s3.txt
 "$VENV/bin/python" -m pip install -q --no-deps -e .
 "$VENV/bin/python" -m pip install -q --no-deps "basic-pitch==0.4.0" "transkun==2.0.1"
 # The web page's browser test drives headless Chromium: install Debian's chromium + chromium-driver where missing

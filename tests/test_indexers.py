@@ -19,14 +19,12 @@ from indexers import (
     IndexSpec,
     LanceIndex,
     check_cache,
-    choose_index,
     load_index,
     load_or_build,
     plan_filtered,
     search_filtered,
     spec_for,
 )
-from indexers.choose import EXACT_MAX_N, EXACT_SMALL_BYTES
 
 PROPS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -466,54 +464,7 @@ def test_changed_spec_replaces_the_cached_index_kind(cache_case):
 # ----------------------------------------------------------------------------- choose_index
 
 
-GiB = 1 << 30
-
-
-def test_choose_index_exact_below_50k_and_for_small_flat_matrices():
-    assert choose_index(0, 768, GiB).kind == "exact"
-    assert choose_index(EXACT_MAX_N - 1, 768, GiB).kind == "exact"
-    assert choose_index(EXACT_MAX_N, 768, GiB).kind == "faiss-hnsw"
-    # many low-dimensional vectors: the flat matrix is small, exact stays the choice
-    n_small = EXACT_SMALL_BYTES // (16 * 4)
-    assert choose_index(n_small, 16, GiB).kind == "exact"
-    assert choose_index(n_small + 1, 16, GiB).kind == "faiss-hnsw"
-
-
-def test_choose_index_budget_boundaries():
-    n, dim = 1_000_000, 768
-    hnsw = choose_index(n, dim, 64 * GiB)
-    assert hnsw.kind == "faiss-hnsw" and hnsw.params["m"] == 32
-    assert choose_index(n, dim, hnsw.est_bytes).kind == "faiss-hnsw"  # exactly fits
-    refined = choose_index(n, dim, hnsw.est_bytes - 1)
-    assert refined.kind == "faiss-ivfpq" and refined.params["refine"] is True
-    assert refined.est_bytes < hnsw.est_bytes
-    p = refined.params
-    assert dim % p["m"] == 0 and p["nbits"] == 8 and p["m"] == 96
-    assert 0.5 * 4 * np.sqrt(n) <= p["nlist"] <= 2 * 4 * np.sqrt(n) and 1 <= p["nprobe"] <= p["nlist"]
-    codes = choose_index(n, dim, refined.est_bytes - 1)
-    assert codes.kind == "faiss-ivfpq" and codes.params["refine"] is False
-    assert codes.est_bytes <= refined.est_bytes - 1
-    smaller = choose_index(n, dim, codes.est_bytes - 1)  # fewer bytes a code
-    assert smaller.params["m"] < codes.params["m"] and dim % smaller.params["m"] == 0
-    with pytest.raises(ConfigError, match="fits"):
-        choose_index(n, dim, 1 << 20)
-
-
-def test_choose_index_exact_needs_to_fit_the_budget_too():
-    spec = choose_index(10_000, 768, GiB)
-    assert spec.kind == "exact" and spec.est_bytes == 10_000 * (768 * 4 + 8)
-    assert choose_index(10_000, 768, spec.est_bytes).kind == "exact"
-    assert choose_index(10_000, 768, spec.est_bytes - 1).kind == "faiss-ivfpq"
-
-
-def test_choose_index_is_pure_and_gives_buildable_specs():
-    a, b = choose_index(200_000, 100, 100 << 20), choose_index(200_000, 100, 100 << 20)
-    assert a == b and a.reason and 0 < a.est_bytes <= 100 << 20
-    assert a.kind == "faiss-ivfpq" and 100 % a.params["m"] == 0
-    FaissIVFPQIndex(**a.params)  # the params are constructor arguments
-    for bad in [(-1, 8, GiB), (10, 0, GiB), (10, 8, 0)]:
-        with pytest.raises(ConfigError):
-            choose_index(*bad)
+# choose_index decisions (faiss-ivf under a memory budget): tests/test_search_scale.py
 
 
 def test_plan_filtered_decisions():

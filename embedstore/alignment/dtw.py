@@ -35,7 +35,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import scipy.ndimage
 from numpy.typing import ArrayLike
 
 from embedstore.errors import ConfigError
@@ -159,6 +158,8 @@ def band_around_path(
     lo, hi : np.ndarray, shape (N,), int64
         Allowed columns ``lo[i] <= j < hi[i]`` of each fine row (``lo == hi``: row outside the band).
     """
+    import scipy.ndimage  # lazy: 0.5 s at import, only some paths need it
+
     (n, m), (N, M) = coarse_shape, fine_shape
     p = np.asarray(path, dtype=np.int64)
     r0 = np.floor(p[:, 0] * N / n).astype(np.int64)

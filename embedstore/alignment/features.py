@@ -30,7 +30,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import scipy.ndimage
 
 from embedstore.alignment.sequence import (
     FRAME_RATE,
@@ -122,32 +121,39 @@ def pitch_energy_matrix(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT) -> n
     return m
 
 
-def _blocked_spectrogram(x: np.ndarray, n_fft: int, hop: int, start: int, n_frames: int) -> np.ndarray:
-    """Power spectrogram of frames ``start .. start + n_frames`` of the whole signal, computed from a slice."""
-    ctx = int(np.ceil((n_fft // 2) / hop))  # frames of context so that edge padding never reaches kept frames
+def _block_slice(x: np.ndarray, n_fft: int, hop: int, start: int, n_frames: int) -> tuple[np.ndarray, int]:
+    """The samples behind frames ``start .. start + n_frames`` plus ``ctx`` frames of context on each side.
+
+    The context keeps the edge padding of a centred STFT away from the kept frames; samples outside the signal
+    are zeros. Returns the slice and ``ctx``.
+    """
+    ctx = int(np.ceil((n_fft // 2) / hop))
     a = (start - ctx) * hop
     b = (start + n_frames + ctx) * hop
     seg = np.zeros(b - a, dtype=np.float32)
     lo, hi = max(a, 0), min(b, len(x))
     if hi > lo:
         seg[lo - a : hi - a] = x[lo:hi]
+    return seg, ctx
+
+
+def _blocked_spectrogram(x: np.ndarray, n_fft: int, hop: int, start: int, n_frames: int) -> np.ndarray:
+    """Power spectrogram of frames ``start .. start + n_frames`` of the whole signal, computed from a slice."""
+    seg, ctx = _block_slice(x, n_fft, hop, start, n_frames)
     spec = power_spectrogram(seg[None], n_fft=n_fft, hop_length=hop)[0]
     return spec[ctx : ctx + n_frames]
 
 
 def _block_loudness(x: np.ndarray, hop: int, start: int, n_frames: int) -> np.ndarray:
-    ctx = int(np.ceil((BSSL_N_FFT // 2) / hop))
-    a = (start - ctx) * hop
-    b = (start + n_frames + ctx) * hop
-    seg = np.zeros(b - a, dtype=np.float32)
-    lo, hi = max(a, 0), min(b, len(x))
-    if hi > lo:
-        seg[lo - a : hi - a] = x[lo:hi]
+    """Total loudness (sone) of frames ``start .. start + n_frames``, computed from a slice."""
+    seg, ctx = _block_slice(x, BSSL_N_FFT, hop, start, n_frames)
     spec = bark_specific_loudness(seg, SAMPLE_RATE, hop_length=hop)
     return total_loudness(spec)[ctx : ctx + n_frames]
 
 
 def _local_max(v: np.ndarray, size: int) -> np.ndarray:
+    import scipy.ndimage  # lazy: 0.5 s at import, only some paths need it
+
     return scipy.ndimage.maximum_filter1d(v, size=max(1, size), mode="nearest")
 
 
@@ -168,6 +174,8 @@ def compute_features(samples: np.ndarray, sample_rate: int, *, onsets: bool = Tr
     FrameFeatures
         ``n // 441`` frames of the 22,050 Hz signal.
     """
+    import scipy.ndimage  # lazy: 0.5 s at import, only some paths need it
+
     if int(sample_rate) <= 0:
         raise ConfigError(f"sample_rate must be positive, got {sample_rate!r}")
     x = to_mono(samples)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.ndimage
 from numpy.typing import DTypeLike
 
 from embedstore.errors import ConfigError
@@ -201,6 +200,8 @@ def cens(chroma_q: np.ndarray, *, smooth: int, down: int) -> np.ndarray:
     -------
     np.ndarray, shape (ceil(n / down), 12), float32, unit rows (silence: the uniform vector)
     """
+    import scipy.ndimage  # lazy: 0.5 s at import, only some paths need it
+
     q = np.asarray(chroma_q, dtype=np.float32)
     if smooth > 1 and len(q):
         w = np.hanning(int(smooth) + 2)[1:-1].astype(np.float32)

@@ -6,7 +6,8 @@ Task
     7.2.3, audio matching). The match gives frame-accurate start and end times, a cost and a confidence.
 
 Method
-    Local cost: cosine distance of unit-norm chroma rows (CENS). ``librosa.sequence.dtw`` with ``subseq=True``
+    Local cost: cosine distance of unit-norm chroma rows (CENS). Subsequence DTW (librosa's ``dtw(subseq=True)``,
+    computed row by row in numpy: :func:`subsequence_dtw`)
     and the step sizes (1, 1), (2, 1), (1, 2) with unit weights (the query's tempo may be between half and twice
     the match's, FMP's audio-matching setting). The matching function ``delta(b) = D[N-1, b] / N`` is the
     accumulated cost of the best path ending at ``Y`` frame ``b``, per query frame. Matches are the minima of
@@ -35,6 +36,10 @@ __all__ = ["STEP_SIZES", "Match", "matching_function", "find_matches"]
 
 #: Step sizes (query frames, recording frames) of FMP's audio matching.
 STEP_SIZES = np.array([[1, 1], [2, 1], [1, 2]])
+#: librosa's default steps, which it puts before custom ones with infinite weight (never taken).
+_DEFAULT_STEPS = np.array([[1, 1], [0, 1], [1, 0]])
+#: What the entries of the step matrix index: librosa's defaults, then :data:`STEP_SIZES`.
+TRACE_STEPS = np.concatenate([_DEFAULT_STEPS, STEP_SIZES])
 
 
 @dataclass(frozen=True)
@@ -103,16 +108,72 @@ def matching_function(X: ArrayLike, Y: ArrayLike) -> tuple[np.ndarray, np.ndarra
     delta : np.ndarray, shape (M,)
         ``D[N-1, b] / N``; ``inf`` where no path ends (the first frames, under the step constraint).
     steps : np.ndarray, shape (N, M), int
-        librosa's step matrix, for :func:`librosa.sequence.dtw_backtracking`.
+        The step matrix, for :func:`backtrack`.
     """
-    import librosa
-
     X, Y = _check(X, Y)
-    C = 1.0 - X @ Y.T
-    D, steps = librosa.sequence.dtw(
-        C=C, subseq=True, step_sizes_sigma=STEP_SIZES, backtrack=False, return_steps=True
-    )
+    D, steps = subsequence_dtw(1.0 - X @ Y.T)
     return D[-1] / len(X), steps
+
+
+def subsequence_dtw(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Accumulated cost and step matrices of subsequence DTW with the steps :data:`STEP_SIZES`, in numpy.
+
+    The same numbers as ``librosa.sequence.dtw(C=C, subseq=True, step_sizes_sigma=STEP_SIZES, backtrack=False,
+    return_steps=True)`` (ties go to the first step), without
+    librosa's numba compilation, which costs seconds in every new process (a CLI call). Every step advances at
+    least one row, so each row is computed at once from the two rows above it.
+
+    Parameters
+    ----------
+    C : np.ndarray, shape (N, M)
+        Local cost, finite.
+
+    Returns
+    -------
+    D : np.ndarray, shape (N, M) float64
+        Accumulated cost (``inf`` where no path reaches).
+    steps : np.ndarray, shape (N, M) int32
+        Index into :data:`TRACE_STEPS` of the step taken into each cell (0 where none), as librosa numbers them
+        (its three default steps, never taken here, come first).
+    """
+    C = np.atleast_2d(np.asarray(C, dtype=np.float64))
+    n, m = C.shape
+    D = np.full((n + 2, m + 2), np.inf)
+    D[2, 2:] = C[0]
+    steps = np.zeros((n + 2, m + 2), dtype=np.int32)
+    cand = np.empty((3, m))
+    for i in range(3, n + 2):
+        np.add(D[i - 1, 1:-1], C[i - 2], out=cand[0])  # step (1, 1)
+        np.add(D[i - 2, 1:-1], C[i - 2], out=cand[1])  # step (2, 1)
+        np.add(D[i - 1, :-2], C[i - 2], out=cand[2])  # step (1, 2)
+        idx = np.argmin(cand, axis=0)
+        best = cand[idx, np.arange(m)]
+        reach = best < np.inf
+        D[i, 2:] = np.where(reach, best, np.inf)
+        steps[i, 2:] = np.where(reach, idx + len(_DEFAULT_STEPS), 0)
+    return D[2:, 2:], steps[2:, 2:]
+
+
+def backtrack(steps: np.ndarray, end: int) -> np.ndarray:
+    """The warping path of subsequence DTW ending in the last row at column ``end``, last cell first.
+
+    The same path as ``librosa.sequence.dtw_backtracking(steps, step_sizes_sigma=STEP_SIZES, subseq=True,
+    start=end)``.
+
+    Returns
+    -------
+    np.ndarray, shape (L, 2) int64
+        (row, column) pairs from the end back to the first row.
+    """
+    i, j = steps.shape[0] - 1, int(end)
+    path = [(i, j)]
+    while i > 0:
+        di, dj = TRACE_STEPS[int(steps[i, j])]
+        i, j = i - int(di), j - int(dj)
+        if min(i, j) < 0:
+            break
+        path.append((i, j))
+    return np.asarray(path, dtype=np.int64)
 
 
 def find_matches(
@@ -146,8 +207,6 @@ def find_matches(
     -------
     list of Match, best first
     """
-    import librosa
-
     X, Y = _check(X, Y)
     if len(Y) < 2:
         return []
@@ -164,8 +223,7 @@ def find_matches(
         b = int(np.argmin(d))
         if not np.isfinite(d[b]):
             break
-        path = librosa.sequence.dtw_backtracking(steps, step_sizes_sigma=STEP_SIZES, subseq=True, start=b)
-        path = np.asarray(path[::-1], dtype=np.int64)
+        path = backtrack(steps, b)[::-1]
         a = int(path[0, 1])
         d[max(0, b - w) : b + w + 1] = np.inf
         if any(min(b, q) - max(a, p) + 1 > 0.5 * (b - a + 1) for p, q in spans):

@@ -11,7 +11,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
@@ -21,11 +21,31 @@ from embedstore.utils import dumps
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
 
-__all__ = ["handle_errors", "print_json", "console", "err_console", "dumps", "EXIT_ERROR", "EXIT_INTERRUPTED"]
+__all__ = [
+    "handle_errors",
+    "print_json",
+    "console",
+    "err_console",
+    "dumps",
+    "StorageOpt",
+    "use_storage_options",
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+]
 
 #: Exit code of a command refused with ``error: ...``, and of one interrupted by Ctrl-C.
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+
+#: ``--storage-option key=value`` (repeatable) of every command that takes ``--store``.
+StorageOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--storage-option",
+        help="Object-store option for an s3://, gs:// or az:// --store, key=value (repeatable), e.g. "
+        "aws_endpoint=http://127.0.0.1:9000; credentials also come from the usual environment variables.",
+    ),
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -73,6 +93,15 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper
+
+
+def use_storage_options(items: list[str] | None) -> None:
+    """Apply ``--storage-option key=value`` items to every remote store this command opens (a bad item is a
+    :class:`~embedstore.errors.ConfigError`)."""
+    if items:
+        from embedstore.store.location import parse_storage_options, set_default_storage_options
+
+        set_default_storage_options(parse_storage_options(items))
 
 
 def print_json(obj: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from embedstore.commands._common import console, handle_errors, print_json
+from embedstore.commands._common import StorageOpt, console, handle_errors, print_json, use_storage_options
 
 StoreOpt = Annotated[Path | None, typer.Option("--store", "-s", help="Store directory (for stored ids).")]
 
@@ -40,8 +40,10 @@ def align(
         float, typer.Option("--min-confidence", help="--to-store: skip recordings aligned less confidently.")
     ] = 0.0,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Align two performances (time map A -> B), or carry REF's annotations to a store's recordings."""
+    use_storage_options(storage_option)
     from embedstore.errors import ConfigError, check_choice
 
     check_choice("ends", ends, ("free", "fixed"))
@@ -111,7 +113,9 @@ def align(
 
 @handle_errors
 def passage(
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path("embedstore.lance"),
+    store: Annotated[
+        Path, typer.Option("--store", "-s", help="Store directory, or s3://, gs://, az:// URI.")
+    ] = Path("embedstore.lance"),
     query: Annotated[Path | None, typer.Option("--query", "-q", help="Query audio file.")] = None,
     rec_id: Annotated[str | None, typer.Option("--id", help="Stored recording as the query.")] = None,
     start: Annotated[float, typer.Option("--start", help="Passage start, seconds.")] = 0.0,
@@ -129,8 +133,10 @@ def passage(
         bool, typer.Option("--all-regions", help="One hit per candidate region, not per recording.")
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Find a passage frame-accurately: window candidates, then subsequence DTW around them."""
+    use_storage_options(storage_option)
     from embedstore.performance.passages import passage_search
     from embedstore.store import open_store
 
@@ -169,7 +175,9 @@ def passage(
 
 @handle_errors
 def curves(
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path("embedstore.lance"),
+    store: Annotated[
+        Path, typer.Option("--store", "-s", help="Store directory, or s3://, gs://, az:// URI.")
+    ] = Path("embedstore.lance"),
     where: Annotated[
         str, typer.Option("--where", help="SQL filter selecting one piece's performances.")
     ] = "",
@@ -187,8 +195,10 @@ def curves(
     ] = 1.0,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the curves as JSON.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Tempo and loudness curves of a piece's performances on a reference's grid, with their correlations."""
+    use_storage_options(storage_option)
     from embedstore.errors import ConfigError
 
     if not where:
@@ -234,7 +244,9 @@ def curves(
 
 @handle_errors
 def style(
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path("embedstore.lance"),
+    store: Annotated[
+        Path, typer.Option("--store", "-s", help="Store directory, or s3://, gs://, az:// URI.")
+    ] = Path("embedstore.lance"),
     where: Annotated[str | None, typer.Option("--where", help="SQL filter on metadata.")] = None,
     piece_column: Annotated[str, typer.Option(help="Metadata column naming the piece.")] = "piece_id",
     grid_s: Annotated[
@@ -247,8 +259,10 @@ def style(
         ),
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Style statistics per performance (rubato, tempo and dynamic range...) relative to each piece's consensus."""
+    use_storage_options(storage_option)
     from embedstore.performance.style import style_report
     from embedstore.store import open_store
 

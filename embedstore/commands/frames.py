@@ -21,11 +21,34 @@ def train_frames(
         ),
     ],
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Output folder (config.json + model.safetensors).")
-    ],
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder (config.json + model.safetensors); default: the default model of "
+            "`embedstore frames` ($EMBEDSTORE_FRAMES_MODEL or <cache>/models/frames-default).",
+        ),
+    ] = None,
     encoder: Annotated[
-        str, typer.Option("--encoder", "-e", help="Frame features: bssl, logmel, ... or hf:/path.")
+        str,
+        typer.Option(
+            "--encoder",
+            "-e",
+            help="Frame features: bssl, logmel, madmom (extra 'madmom'), ..., hf:/path, or a combination "
+            "joined by '+', e.g. madmom+bssl.",
+        ),
     ] = "bssl",
+    beat_method: Annotated[
+        str,
+        typer.Option(
+            help="Beat/downbeat decoder: dbn (ours), madmom (madmom's DBN bar tracker; tempo range and penalty "
+            "chosen on the validation split) or peaks."
+        ),
+    ] = "dbn",
+    madmom_models: Annotated[
+        int,
+        typer.Option(help="Networks of madmom's ensemble used by the madmom encoder (1-8; fewer: faster)."),
+    ] = 8,
     model: Annotated[
         str,
         typer.Option(
@@ -56,9 +79,10 @@ def train_frames(
     from embedstore.errors import check_choice
     from embedstore.frames.features import FrameFeaturizer
     from embedstore.frames.models import MODEL_KINDS, count_parameters
-    from embedstore.frames.persist import save_frame_model
+    from embedstore.frames.persist import default_model_dir, save_frame_model
     from embedstore.frames.train import TrainConfig, load_items, split_train_val, train_frame_model
 
+    out = default_model_dir() if out is None else out
     check_choice("model", model, MODEL_KINDS)
     cfg = TrainConfig(
         model=model,
@@ -69,8 +93,13 @@ def train_frames(
         hop_s=hop,
         patience=patience,
         seed=seed,
+        beat_method=beat_method,
     )
-    fz = FrameFeaturizer(encoder=encoder, layer=layer)
+    parts = encoder.split("+")
+    kw = {"num_models": madmom_models} if madmom_models != 8 and "madmom" in parts else {}
+    if kw and len(parts) > 1:
+        kw = {"madmom": kw}
+    fz = FrameFeaturizer(encoder=encoder, layer=layer, encoder_kwargs=kw)
     err = err_console()
     if not json_out:
         err.print(f"computing {encoder} frame features of {data} ...")
@@ -121,8 +150,13 @@ def train_frames(
 def frames(
     audio: Annotated[Path, typer.Argument(help="Audio file to analyse.")],
     model: Annotated[
-        Path, typer.Option("--model", "-m", help="Folder written by `embedstore train-frames`.")
-    ],
+        Path | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Folder written by `embedstore train-frames` (default: the default model, see docs/frames.md).",
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON.")] = False,
     plot: Annotated[
         Path | None,

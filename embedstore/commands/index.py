@@ -8,9 +8,18 @@ from typing import Annotated
 import typer
 
 from embedstore import config
-from embedstore.commands._common import console, err_console, handle_errors, print_json
+from embedstore.commands._common import (
+    StorageOpt,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    use_storage_options,
+)
 
-StoreOpt = Annotated[Path, typer.Option("--store", "-s", help="Store directory (LanceDB).")]
+StoreOpt = Annotated[
+    Path, typer.Option("--store", "-s", help="Store directory (LanceDB), or s3://, gs://, az:// URI.")
+]
 
 
 @handle_errors
@@ -41,7 +50,10 @@ def index(
     ] = None,
     batch_files: Annotated[int, typer.Option(help="Files per reader/writer batch.")] = 16,
     batch_windows: Annotated[int, typer.Option(help="Windows per encoder forward pass.")] = 32,
-    workers: Annotated[int | None, typer.Option(help="Decoding threads.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Decoding threads or processes.")] = None,
+    decode: Annotated[
+        str, typer.Option(help="Local engine: decode in 'threads' or worker 'processes' (no shared GIL).")
+    ] = "threads",
     max_duration: Annotated[
         float, typer.Option(help="Reject files longer than this many seconds.")
     ] = config.DEFAULT_MAX_DURATION_S,
@@ -57,11 +69,23 @@ def index(
         bool,
         typer.Option("--prune", help="Remove recordings whose file is gone (they are reported either way)."),
     ] = False,
+    engine: Annotated[
+        str,
+        typer.Option(help="local: threads in this process; ray: a Ray Data pipeline (needs the ray extra)."),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine ray: 'auto' or ray://host:10001 joins a cluster; default starts Ray here."
+        ),
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Index a collection: decode, embed (every layer, per window and pooled) and store. Resumable."""
     from rich.markup import escape
 
+    use_storage_options(storage_option)
     from embedstore.pipeline import index_paths
 
     kw = {}
@@ -85,6 +109,9 @@ def index(
         encoder_kwargs=kw,
         frames=frames,
         prune=prune,
+        engine=engine,  # type: ignore[arg-type]  # validated by index_paths
+        ray_address=ray_address,
+        decode=decode,  # type: ignore[arg-type]  # validated by index_paths
     )
     d = rep.as_dict()
     if json_out:
@@ -131,8 +158,10 @@ def index(
 def rejects(
     store: StoreOpt = Path(config.DEFAULT_STORE),
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """List files that could not be indexed, with the reason."""
+    use_storage_options(storage_option)
     from embedstore.store import open_store
 
     df = open_store(store).rejects()

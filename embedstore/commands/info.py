@@ -8,17 +8,19 @@ from typing import Annotated
 import typer
 
 from embedstore import config
-from embedstore.commands._common import console, handle_errors, print_json
+from embedstore.commands._common import StorageOpt, console, handle_errors, print_json, use_storage_options
 
 
 @handle_errors
 def info(
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path(
-        config.DEFAULT_STORE
-    ),
+    store: Annotated[
+        Path, typer.Option("--store", "-s", help="Store directory, or s3://, gs://, az:// URI.")
+    ] = Path(config.DEFAULT_STORE),
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Summarise a store: recordings, encoder setups, layers, windows, versions, rejects."""
+    use_storage_options(storage_option)
     from embedstore.store import open_store
 
     d = open_store(store).info()

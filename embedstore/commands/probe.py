@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from embedstore.commands._common import console, err_console, handle_errors, print_json
+from embedstore.commands._common import (
+    StorageOpt,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    use_storage_options,
+)
 from embedstore.config import DEFAULT_STORE
 
 
@@ -65,7 +72,9 @@ def probe(
             "--out", "-o", help="Report folder (report.md, results.csv/json, plots/, <task>/model)."
         ),
     ],
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path(DEFAULT_STORE),
+    store: Annotated[
+        Path, typer.Option("--store", "-s", help="Store directory, or s3://, gs://, az:// URI.")
+    ] = Path(DEFAULT_STORE),
     labels: Annotated[
         Path | None,
         typer.Option(
@@ -126,8 +135,10 @@ def probe(
         bool, typer.Option("--save/--no-save", help="Save the best probe to OUT/<task>/model.")
     ] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Cross-validate probes on stored embeddings (grouped folds, bootstrap CIs, baseline) and save the best."""
+    use_storage_options(storage_option)
     from embedstore.probes.workflow import probe_report
 
     err = err_console()
@@ -171,8 +182,10 @@ def benchmark(
     ] = None,
     save: Annotated[bool, typer.Option("--save/--no-save", help="Save each task's best probe.")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Run an encoder x layer x pooling x probe x task grid and write one report."""
+    use_storage_options(storage_option)
     from embedstore.probes.workflow import benchmark_report
 
     err = err_console()
@@ -204,8 +217,10 @@ def predict(
         ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print predictions as JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Predict with a saved probe on new audio (embedded exactly like the store) or on stored recordings."""
+    use_storage_options(storage_option)
     from embedstore.probes.workflow import predict_with_probe, prediction_text
 
     payload = predict_with_probe(probe_dir, queries=query or [], recording_ids=rec_id or [], store=store)

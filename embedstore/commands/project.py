@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from embedstore.commands._common import console, handle_errors, print_json
+from embedstore.commands._common import StorageOpt, console, handle_errors, print_json, use_storage_options
 from embedstore.config import DEFAULT_STORE
 
 
@@ -19,7 +19,9 @@ def _layer(layer: str | None) -> int | str | None:
 
 @handle_errors
 def project(
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path(DEFAULT_STORE),
+    store: Annotated[
+        Path, typer.Option("--store", "-s", help="Store directory, or s3://, gs://, az:// URI.")
+    ] = Path(DEFAULT_STORE),
     label: Annotated[str | None, typer.Option("--label", "-l", help="Metadata column to learn from.")] = None,
     loss: Annotated[
         str,
@@ -81,8 +83,10 @@ def project(
     folds: Annotated[int, typer.Option(help="Folds of the report.")] = 5,
     map_method: Annotated[str, typer.Option("--map", help="2-D map: tsne, umap, pca or none.")] = "tsne",
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    storage_option: StorageOpt = None,
 ) -> None:
     """Train a contrastive projection on stored embeddings and write the projected vectors as a new space."""
+    use_storage_options(storage_option)
     from embedstore.projections.train import TrainConfig
     from embedstore.projections.workflow import project_store, project_summary_text
 
@@ -128,7 +132,9 @@ def project(
 
 @handle_errors
 def evaluate_retrieval(
-    store: Annotated[Path, typer.Option("--store", "-s", help="Store directory.")] = Path(DEFAULT_STORE),
+    store: Annotated[
+        Path, typer.Option("--store", "-s", help="Store directory, or s3://, gs://, az:// URI.")
+    ] = Path(DEFAULT_STORE),
     relevant_by: Annotated[
         str,
         typer.Option(
@@ -172,8 +178,10 @@ def evaluate_retrieval(
             help="embeddings, or curves (style statistics from alignment curves; computed if missing)."
         ),
     ] = "embeddings",
+    storage_option: StorageOpt = None,
 ) -> None:
     """Score retrieval in a space: MAP, MRR, MR1 (mean rank of the first relevant), P@1/5/10, with chance levels."""
+    use_storage_options(storage_option)
     from embedstore.errors import check_choice
     from embedstore.projections.workflow import retrieval_report
 

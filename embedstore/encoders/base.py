@@ -11,18 +11,93 @@ Conventions
   case ``dim`` is the size of ``embed``'s output and ``frame_dim`` the size of ``frames``' output.
 - Encoders are registered by name with :func:`register_encoder`; a duplicate name is an error.
 - ``provenance()`` is stored with every vector so queries are embedded exactly as the index was built.
+- :func:`check_windows` validates encoder input; :func:`split_even` cuts a long window into the equal chunks a
+  fixed-context model takes.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 
 from embedstore import __version__
-from embedstore.errors import ConfigError
+from embedstore.errors import AudioError, ConfigError
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def check_windows(windows: Any, *, sample_rate: int, min_window_s: float = 0.0) -> np.ndarray:
+    """Validate encoder input and return it as a C-contiguous float32 array.
+
+    Parameters
+    ----------
+    windows : array-like, shape (n_windows, n_samples)
+        Mono audio in [-1, 1] at ``sample_rate``.
+    sample_rate : int
+        Hz; only used to turn ``min_window_s`` into samples and in the error message.
+    min_window_s : float
+        Shortest accepted window, seconds.
+
+    Returns
+    -------
+    np.ndarray, shape (n_windows, n_samples), float32
+
+    Raises
+    ------
+    ConfigError
+        Not 2-D, no windows, not floating point, or windows shorter than ``min_window_s``.
+    AudioError
+        NaN or infinite samples (``reason="non_finite"``).
+    """
+    w = np.asarray(windows)
+    if w.ndim != 2:
+        raise ConfigError(f"windows must have shape (n_windows, n_samples); got shape {w.shape}")
+    if w.shape[0] == 0:
+        raise ConfigError("no windows to encode (n_windows == 0)")
+    if not np.issubdtype(w.dtype, np.floating):
+        raise ConfigError(f"windows must be floating point audio in [-1, 1]; got dtype {w.dtype}")
+    w = np.ascontiguousarray(w, dtype=np.float32)
+    if not np.isfinite(w).all():
+        raise AudioError("windows contain NaN or infinite samples", reason="non_finite")
+    min_n = int(math.ceil(min_window_s * sample_rate))
+    if w.shape[1] < max(min_n, 1):
+        raise ConfigError(
+            f"windows of {w.shape[1]} samples are too short: need at least {min_window_s:g} s "
+            f"({min_n} samples at {sample_rate} Hz)"
+        )
+    return w
+
+
+def split_even(n: int, max_len: int | None, align: int = 1) -> list[tuple[int, int]]:
+    """Split ``range(n)`` into the fewest near-equal consecutive pieces of at most ``max_len`` samples.
+
+    Parameters
+    ----------
+    n : int
+        Length of the window, samples.
+    max_len : int or None
+        Longest piece, samples; ``None`` or 0 means one piece.
+    align : int
+        Piece boundaries fall on multiples of ``align`` samples (a model's hop), so the frame grids of the
+        pieces line up.
+
+    Returns
+    -------
+    list of (start, stop)
+        Half-open sample ranges that cover ``range(n)`` in order.
+    """
+    if not max_len or n <= max_len:
+        return [(0, n)]
+    align = max(1, int(align))
+    units, max_units = math.ceil(n / align), max(1, max_len // align)
+    k = math.ceil(units / max_units)
+    edges = [min(n, round(i * units / k) * align) for i in range(k + 1)]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
 
 
 class Encoder(ABC):
@@ -48,6 +123,7 @@ class Encoder(ABC):
 
     @property
     def n_layers(self) -> int:
+        """Number of layers (``len(layer_names)``)."""
         return len(self.layer_names)
 
     @abstractmethod
@@ -77,7 +153,7 @@ class Encoder(ABC):
         f = self.frames(windows)
         return f.mean(axis=2).astype(np.float32)
 
-    def provenance(self) -> dict:
+    def provenance(self) -> dict[str, Any]:
         """What must match for two vectors to be comparable (stored with every space)."""
         return {
             "encoder": self.name,
@@ -91,18 +167,19 @@ class Encoder(ABC):
             "load_kwargs": self.load_kwargs(),
         }
 
-    def load_kwargs(self) -> dict:
+    def load_kwargs(self) -> dict[str, Any]:
         """Keyword arguments that rebuild this encoder with ``get_encoder(name, **kwargs)`` (e.g. ``model_path``).
 
         Stored with the vectors so that queries are embedded by the same model as the index.
         """
         return {}
 
-    def params(self) -> dict:
+    def params(self) -> dict[str, Any]:
         """Encoder settings that change its output (FFT size, n_mels, dtype...). JSON-serialisable."""
         return {}
 
     def info(self) -> EncoderInfo:
+        """Static facts about this encoder (name, rate, size, layers), as ``embedstore encoders`` shows them."""
         return EncoderInfo(
             name=self.name,
             sample_rate=self.sample_rate,
@@ -116,6 +193,8 @@ class Encoder(ABC):
 
 @dataclass
 class EncoderInfo:
+    """What ``Encoder.info()`` reports: sample rate (Hz), vector size, layers, frames per second, provenance."""
+
     name: str
     sample_rate: int
     dim: int
@@ -124,11 +203,13 @@ class EncoderInfo:
     model_id: str = ""
     kind: str = ""  # "handcrafted" | "transformers" | "wheel"
     description: str = ""
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class _Entry:
+    """A registered encoder: its factory and the static facts listed without building it."""
+
     factory: Callable[..., Encoder]
     kind: str
     description: str
@@ -151,10 +232,26 @@ def register_encoder(
     dim: int | None = None,
     n_layers: int | None = None,
     model_id: str = "",
-):
-    """Class/function decorator adding an encoder factory to the registry. Duplicate names are rejected."""
+) -> Callable[[_F], _F]:
+    """Class/function decorator adding an encoder factory to the registry.
 
-    def deco(factory):
+    Parameters
+    ----------
+    name : str
+        Registry name (``get_encoder(name)``); a duplicate name raises :class:`ConfigError`.
+    kind : str
+        ``"handcrafted"``, ``"transformers"`` or ``"wheel"``.
+    description, sample_rate, dim, n_layers, model_id
+        Static facts shown by ``embedstore encoders`` without building the model (sample rate in Hz).
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the factory unchanged.
+    """
+
+    def deco(factory: _F) -> _F:
+        """Add ``factory`` to the registry under ``name`` and return it unchanged."""
         if name in _REGISTRY:
             raise ConfigError(f"encoder {name!r} is already registered")
         _REGISTRY[name] = _Entry(factory, kind, description, sample_rate, dim, n_layers, model_id)

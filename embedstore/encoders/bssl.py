@@ -38,9 +38,10 @@ The ``bssl`` encoder: ``frames`` = specific loudness ``[1, n_windows, n_frames, 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from embedstore.encoders.base import register_encoder
 from embedstore.encoders.handcrafted import (
@@ -82,7 +83,7 @@ def bark_bands(sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     return np.stack([lower[keep], np.minimum(upper[keep], nyq)], axis=1)
 
 
-def terhardt_weighting_db(freqs_hz) -> np.ndarray:
+def terhardt_weighting_db(freqs_hz: ArrayLike) -> np.ndarray:
     """Terhardt's outer/middle-ear transfer function in dB at ``freqs_hz`` (-inf at 0 Hz)."""
     f = np.asarray(freqs_hz, dtype=np.float64) / 1000.0
     with np.errstate(divide="ignore"):
@@ -102,7 +103,7 @@ def schroeder_spreading(n_bands: int) -> np.ndarray:
     return 10.0 ** ((15.81 + 7.5 * dz - 17.5 * np.sqrt(1.0 + dz**2)) / 10.0)
 
 
-def phon_to_sone(phon) -> np.ndarray:
+def phon_to_sone(phon: ArrayLike) -> np.ndarray:
     """Loudness level (phon, >= 0) to loudness (sone): ``2**((p-40)/10)`` above 40 phon, ``(p/40)**2.642`` below."""
     p = np.maximum(np.asarray(phon, dtype=np.float64), 0.0)
     return np.where(p >= 40.0, 2.0 ** ((p - 40.0) / 10.0), (p / 40.0) ** 2.642)
@@ -121,7 +122,7 @@ def _band_matrix(sample_rate: int, n_fft: int) -> np.ndarray:
 
 
 def bark_specific_loudness(
-    samples,
+    samples: ArrayLike,
     sample_rate: int = SAMPLE_RATE,
     *,
     n_fft: int = N_FFT,
@@ -167,7 +168,7 @@ def bark_specific_loudness(
     return sone if x.ndim == 2 else sone[0]
 
 
-def total_loudness(spec, *, method: Literal["stevens", "sum"] = "stevens") -> np.ndarray:
+def total_loudness(spec: ArrayLike, *, method: Literal["stevens", "sum"] = "stevens") -> np.ndarray:
     """Total loudness per frame from specific loudness.
 
     Parameters
@@ -204,13 +205,14 @@ class BSSLEncoder(_Handcrafted):
 
     name = "bssl"
 
-    def __init__(self, *, spread: bool = True):
+    def __init__(self, *, spread: bool = True) -> None:
         self.spread = bool(spread)
         self.n_bands = len(bark_bands(self.sample_rate))
         self.frame_dim = self.n_bands
         self.dim = 2 * self.n_bands + 2 + len(TOTAL_PERCENTILES)
 
-    def params(self) -> dict:
+    def params(self) -> dict[str, Any]:
+        """Settings that change the output (FFT, bands, loudness model)."""
         return {
             "n_fft": N_FFT,
             "hop_length": HOP_LENGTH,
@@ -225,12 +227,14 @@ class BSSLEncoder(_Handcrafted):
         }
 
     def frames(self, windows: np.ndarray) -> np.ndarray:
+        """Specific loudness, shape (1, n_windows, n_frames, n_bands), float32, sone, 50 frames/s."""
         x = self._windows(windows)
         return bark_specific_loudness(
             x, self.sample_rate, n_fft=N_FFT, hop_length=self.hop_length, spread=self.spread
         )[None]
 
     def embed(self, windows: np.ndarray) -> np.ndarray:
+        """Band mean+std and total-loudness statistics, shape (1, n_windows, dim), float32."""
         spec = self.frames(windows)[0]  # (B, F, n_bands)
         tot = total_loudness(spec)  # (B, F)
         stats = [

@@ -36,6 +36,8 @@ Encoders
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from embedstore.encoders.base import Encoder, EncoderInfo, register_encoder
@@ -140,12 +142,13 @@ class _Handcrafted(Encoder):
     min_window_s = 0.5
     hop_length = HOP_LENGTH
 
-    def _windows(self, windows) -> np.ndarray:
+    def _windows(self, windows: Any) -> np.ndarray:
         return _check_windows(
             windows, sample_rate=self.sample_rate, min_window_s=self.min_window_s, name=self.name
         )
 
     def info(self) -> EncoderInfo:
+        """Static facts, with ``kind="handcrafted"``, ``frame_dim`` and the parameters."""
         i = super().info()
         i.kind = "handcrafted"
         i.model_id = self.name
@@ -180,7 +183,7 @@ class ChromaEncoder(_Handcrafted):
     #: Frames whose chroma energy (re full-scale sine) is below this are silent: zero chroma.
     silence_power = 1e-10
 
-    def __init__(self, *, n_fft: int = 4096, smooth_s: float = 0.5):
+    def __init__(self, *, n_fft: int = 4096, smooth_s: float = 0.5) -> None:
         if n_fft < 256 or n_fft & (n_fft - 1):
             raise ConfigError(f"invalid n_fft={n_fft!r}; use a power of two >= 256")
         if not smooth_s >= 0:
@@ -189,9 +192,10 @@ class ChromaEncoder(_Handcrafted):
         self.smooth_s = float(smooth_s)
         # Odd number of frames, at least 1.
         self.smooth_frames = 2 * int(round(self.smooth_s * FRAME_RATE / 2)) + 1
-        self._fb = None
+        self._fb: np.ndarray | None = None
 
-    def params(self) -> dict:
+    def params(self) -> dict[str, Any]:
+        """Settings that change the output (FFT, hop, window, CENS settings...)."""
         return {
             "n_fft": self.n_fft,
             "hop_length": self.hop_length,
@@ -217,6 +221,7 @@ class ChromaEncoder(_Handcrafted):
         return power_spectrogram(x, n_fft=self.n_fft, hop_length=self.hop_length) @ self._filterbank()
 
     def frames(self, windows: np.ndarray) -> np.ndarray:
+        """Per-frame L2-normalised chroma, shape (1, n_windows, n_frames, 12), float32 (zeros when silent)."""
         c = self.chroma_energy(windows)
         return _l2_normalise(c, floor=np.sqrt(self.silence_power))[None]
 
@@ -236,6 +241,7 @@ class ChromaEncoder(_Handcrafted):
         return _l2_normalise(q, floor=1e-6)
 
     def embed(self, windows: np.ndarray) -> np.ndarray:
+        """Centred mean and std of CENS chroma, shape (1, n_windows, 24), float32."""
         cens = self.cens(self.chroma_energy(windows))
         mean, std = cens.mean(axis=1), cens.std(axis=1)
         out = np.concatenate(
@@ -269,7 +275,7 @@ class LogMelEncoder(_Handcrafted):
 
     def __init__(
         self, *, n_mels: int = 128, n_fft: int = 2048, fmin: float = 27.5, fmax: float | None = None
-    ):
+    ) -> None:
         if not 1 <= int(n_mels) <= 512:
             raise ConfigError(f"invalid n_mels={n_mels!r}; must be in 1..512")
         if n_fft < 256 or n_fft & (n_fft - 1):
@@ -282,9 +288,10 @@ class LogMelEncoder(_Handcrafted):
             raise ConfigError(f"invalid fmin={fmin!r}/fmax={fmax!r}; need 0 <= fmin < fmax <= Nyquist")
         self.frame_dim = self.n_mels
         self.dim = 2 * self.n_mels
-        self._fb = None
+        self._fb: np.ndarray | None = None
 
-    def params(self) -> dict:
+    def params(self) -> dict[str, Any]:
+        """Settings that change the output (FFT, hop, window, CENS settings...)."""
         return {
             "n_fft": self.n_fft,
             "hop_length": self.hop_length,
@@ -321,9 +328,11 @@ class LogMelEncoder(_Handcrafted):
         return (10.0 * np.log10(np.maximum(mel, 10.0 ** (LOG_FLOOR_DB / 10.0)))).astype(np.float32)
 
     def frames(self, windows: np.ndarray) -> np.ndarray:
+        """Log-mel frames, shape (1, n_windows, n_frames, n_mels), float32, dB re full-scale sine."""
         return self.logmel(windows)[None]
 
     def embed(self, windows: np.ndarray) -> np.ndarray:
+        """Mean and std over frames of ``frames``, shape (1, n_windows, dim), float32."""
         return _mean_std(self.frames(windows))
 
 
@@ -360,7 +369,7 @@ class MFCCEncoder(LogMelEncoder):
         n_fft: int = 2048,
         fmin: float = 27.5,
         fmax: float | None = None,
-    ):
+    ) -> None:
         super().__init__(n_mels=n_mels, n_fft=n_fft, fmin=fmin, fmax=fmax)
         if not 1 <= int(n_mfcc) <= self.n_mels:
             raise ConfigError(f"invalid n_mfcc={n_mfcc!r}; must be in 1..n_mels ({self.n_mels})")
@@ -369,7 +378,8 @@ class MFCCEncoder(LogMelEncoder):
         self.frame_dim = self.n_mfcc * (2 if self.deltas else 1)
         self.dim = 2 * self.frame_dim
 
-    def params(self) -> dict:
+    def params(self) -> dict[str, Any]:
+        """Log-mel settings plus the MFCC and delta settings."""
         p = super().params()
         p.update(
             {
@@ -382,6 +392,7 @@ class MFCCEncoder(LogMelEncoder):
         return p
 
     def frames(self, windows: np.ndarray) -> np.ndarray:
+        """MFCCs (and deltas), shape (1, n_windows, n_frames, frame_dim), float32."""
         import scipy.fft
         import scipy.signal
 

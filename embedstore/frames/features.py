@@ -100,8 +100,9 @@ class FrameFeaturizer:
         Output frames/s.
     compress : {"auto", "none", "log1p"}
         ``auto``: ``log1p`` for ``bssl``, none otherwise.
-    chunk_s : float
-        Chunk length for long recordings, seconds.
+    chunk_s : float, optional
+        Chunk length for long recordings, seconds; default 120 when the encoder includes ``madmom`` (its
+        bidirectional LSTMs see the whole chunk, and one pass over a clip up to 116 s is cheapest), else 30.
     encoder_kwargs : dict
         Passed to :func:`embedstore.encoders.get_encoder`.
     """
@@ -110,10 +111,12 @@ class FrameFeaturizer:
     layer: int = -1
     frame_rate: float = FRAME_RATE
     compress: Literal["auto", "none", "log1p"] = "auto"
-    chunk_s: float = 30.0
+    chunk_s: float | None = None
     encoder_kwargs: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        if self.chunk_s is None:
+            self.chunk_s = 120.0 if "madmom" in self.encoder.split("+") else 30.0
         check_choice("compress", self.compress, COMPRESSIONS)
         if not self.frame_rate > 0:
             raise ConfigError(f"invalid frame_rate={self.frame_rate!r}; must be > 0")
@@ -147,7 +150,10 @@ class FrameFeaturizer:
     @property
     def compression(self) -> str:
         if self.compress == "auto":
-            return "log1p" if self.encoder in _AUTO_LOG1P else "none"
+            parts = set(
+                self.encoder.split("+")
+            )  # a combination: log1p when any part needs it (monotone on the rest)
+            return "log1p" if parts & _AUTO_LOG1P else "none"
         return self.compress
 
     def layer_index(self) -> int:
@@ -177,7 +183,7 @@ class FrameFeaturizer:
             layer=int(cfg["layer"]),
             frame_rate=float(cfg["frame_rate"]),
             compress=cfg.get("compress", "auto"),
-            chunk_s=float(cfg.get("chunk_s", 30.0)),
+            chunk_s=float(cfg.get("chunk_s") or 30.0),
             encoder_kwargs=dict(cfg.get("encoder_kwargs") or {}),
         )
 

@@ -103,8 +103,20 @@ def save_frame_model(
     return out
 
 
-def load_frame_model(path, *, check_provenance: bool = True) -> SavedFrameModel:
-    """Load a model saved by :func:`save_frame_model`.
+def default_model_dir() -> Path:
+    """Where ``embedstore train-frames`` writes and ``embedstore frames`` reads the model when no folder is given:
+    ``$EMBEDSTORE_FRAMES_MODEL`` if set, else ``embedstore.config.cache_dir()/models/frames-default`` (the
+    recipe of the best measured model is in docs/frames.md)."""
+    import os
+
+    from embedstore.config import cache_dir
+
+    env = os.environ.get("EMBEDSTORE_FRAMES_MODEL")
+    return Path(env) if env else cache_dir() / "models" / "frames-default"
+
+
+def load_frame_model(path=None, *, check_provenance: bool = True) -> SavedFrameModel:
+    """Load a model saved by :func:`save_frame_model` (``path=None``: :func:`default_model_dir`).
 
     Raises
     ------
@@ -118,12 +130,13 @@ def load_frame_model(path, *, check_provenance: bool = True) -> SavedFrameModel:
     from embedstore.frames.features import FrameFeaturizer, check_compatible
     from embedstore.frames.models import build_model
 
-    p = Path(path)
+    p = default_model_dir() if path is None else Path(path)
     cp, wp = p / CONFIG_NAME, p / WEIGHTS_NAME
     if not cp.is_file() or not wp.is_file():
+        what = "the default model" if path is None else "--out <dir>"
         raise ConfigError(
             f"no frame model at {p} (need {CONFIG_NAME} and {WEIGHTS_NAME})",
-            hint="train one with `embedstore train-frames --data <manifest> --out <dir>`",
+            hint=f"train {what} with `embedstore train-frames --data <manifest>` (recipe: docs/frames.md)",
         )
     try:
         cfg = json.loads(cp.read_text())

@@ -10,6 +10,10 @@ times are returned in seconds, sorted, inside ``[0, n_frames / frame_rate)``.
   in frames, position inside the beat); the position advances one frame per frame, the interval may change only at
   a beat, with probability ``exp(-lambda * |tau' / tau - 1|)``; the observation is the beat activation in the first
   ``1 / obs_lambda`` of the beat and ``(1 - a) / (obs_lambda - 1)`` elsewhere; Viterbi decoding.
+- ``beat_method="madmom"`` -- madmom's DBN bar tracker (:func:`embedstore.encoders.madmom_rnn.track_downbeats`,
+  optional extra) decodes beats, downbeats and the meter (2/3/4 beats per bar) jointly; its tempo range and
+  tempo-change penalty come from ``thresholds`` (``min_bpm``, ``max_bpm``, ``transition_lambda``), chosen on the
+  inner validation split by :func:`embedstore.frames.train.tune_thresholds`.
 - :func:`downbeats_from_beats` -- picks the bar length (2, 3 or 4 beats) and phase whose beats have the highest
   mean downbeat activation (one meter per take).
 - :func:`dynamics_per_beat` -- averages the dynamics class probabilities over each beat interval and takes the most
@@ -263,12 +267,23 @@ def level_changes(levels, *, frame_rate: float) -> np.ndarray:
     return (np.flatnonzero(np.diff(lv) != 0) + 1) / float(frame_rate)
 
 
+#: Beat decoders of :func:`events_from_activations`.
+BEAT_METHODS = ("dbn", "peaks", "madmom")
+#: Defaults of madmom's DBN bar tracker as used here (madmom's own tempo range is 55-215 beats/min).
+MADMOM_DBN_DEFAULTS = {"min_bpm": 55.0, "max_bpm": 215.0, "transition_lambda": 100.0}
+
+
+def dbn_options(thresholds: dict) -> dict:
+    """The madmom DBN options (``min_bpm``, ``max_bpm``, ``transition_lambda``) from a thresholds dict."""
+    return {k: float(thresholds.get(k, v)) for k, v in MADMOM_DBN_DEFAULTS.items()}
+
+
 def events_from_activations(
     act: dict,
     *,
     frame_rate: float,
     thresholds: dict | None = None,
-    beat_method: Literal["dbn", "peaks"] = "dbn",
+    beat_method: Literal["dbn", "peaks", "madmom"] = "dbn",
 ) -> dict:
     """All outputs of a frame model from its activations.
 
@@ -278,18 +293,26 @@ def events_from_activations(
         ``dynamics`` (n_frames, 6) probabilities; ``beat``, ``downbeat``, ``change`` (n_frames,) probabilities.
     thresholds : dict
         Peak-picking thresholds per task (``beat``, ``downbeat``, ``change``); default 0.5.
-    beat_method : {"dbn", "peaks"}
-        ``dbn``: :func:`track_beats` then :func:`downbeats_from_beats`; ``peaks``: peak picking for both.
+    beat_method : {"dbn", "peaks", "madmom"}
+        ``dbn``: :func:`track_beats` then :func:`downbeats_from_beats`; ``peaks``: peak picking for both;
+        ``madmom``: madmom's joint beat/downbeat DBN (extra ``madmom``; ``thresholds`` may hold ``min_bpm``,
+        ``max_bpm``, ``transition_lambda``).
 
     Returns
     -------
     dict with ``beats``, ``downbeats``, ``change_points`` (seconds; peaks of the change-point head),
     ``level_changes`` (seconds; where the per-beat dynamics level changes) and ``levels`` (n_frames,) int64.
     """
-    check_choice("beat_method", beat_method, ("dbn", "peaks"))
+    check_choice("beat_method", beat_method, BEAT_METHODS)
     th = {"beat": 0.5, "downbeat": 0.5, "change": 0.5}
     th.update(thresholds or {})
-    if beat_method == "dbn":
+    if beat_method == "madmom":
+        from embedstore.encoders.madmom_rnn import track_downbeats
+
+        beats, downbeats = track_downbeats(
+            act["beat"], act["downbeat"], frame_rate=frame_rate, **dbn_options(th)
+        )
+    elif beat_method == "dbn":
         beats = track_beats(act["beat"], frame_rate=frame_rate)
         downbeats = downbeats_from_beats(beats, act["downbeat"], frame_rate=frame_rate)
     else:
@@ -306,3 +329,44 @@ def events_from_activations(
         "levels": levels,
         "level_changes": level_changes(levels, frame_rate=frame_rate),
     }
+
+
+#: Candidate madmom DBN settings tried on the inner validation split: (min_bpm, max_bpm, transition_lambda).
+DBN_GRID = ((55.0, 215.0, 100.0), (40.0, 240.0, 30.0), (30.0, 300.0, 10.0), (40.0, 240.0, 100.0))
+
+
+def tune_dbn(beat_acts, downbeat_acts, refs: list[dict], frame_rate: float, grid=DBN_GRID) -> dict:
+    """The madmom DBN setting of ``grid`` with the best mean of beat and downbeat F-measure on the given clips.
+
+    Parameters
+    ----------
+    beat_acts, downbeat_acts : list of np.ndarray, shape (n_frames,) each
+    refs : list of dict with ``beats`` and ``downbeats`` (seconds; ``None`` where unknown)
+
+    Returns
+    -------
+    dict with ``min_bpm``, ``max_bpm``, ``transition_lambda``
+    """
+    from embedstore.encoders.madmom_rnn import track_downbeats
+    from embedstore.frames.evaluate import beat_f_measure
+
+    use = [i for i, r in enumerate(refs) if r.get("beats") is not None]
+    best, best_score = grid[0], -1.0
+    for lo, hi, lam in grid:
+        scores = []
+        for i in use:
+            b, d = track_downbeats(
+                beat_acts[i],
+                downbeat_acts[i],
+                frame_rate=frame_rate,
+                min_bpm=lo,
+                max_bpm=hi,
+                transition_lambda=lam,
+            )
+            scores.append(
+                0.5 * (beat_f_measure(refs[i]["beats"], b) + beat_f_measure(refs[i]["downbeats"], d))
+            )
+        score = float(np.mean(scores)) if scores else 0.0
+        if score > best_score + 1e-9:
+            best, best_score = (lo, hi, lam), score
+    return {"min_bpm": best[0], "max_bpm": best[1], "transition_lambda": best[2]}

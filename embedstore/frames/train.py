@@ -104,7 +104,9 @@ class TrainConfig:
         from embedstore.frames.models import MODEL_KINDS
 
         check_choice("model", self.model, MODEL_KINDS)
-        check_choice("beat_method", self.beat_method, ("dbn", "peaks"))
+        from embedstore.frames.postprocess import BEAT_METHODS
+
+        check_choice("beat_method", self.beat_method, BEAT_METHODS)
         check_choice("monitor", self.monitor, ("score", "loss"))
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be >= 1")
@@ -515,6 +517,12 @@ def tune_thresholds(
             )
             scores.append(f1_from_counts(c[:, 0], c[:, 1], c[:, 2]))
         th[task] = float(grid[int(np.argmax(scores))])
+    if beat_method == "madmom":
+        from embedstore.frames.postprocess import tune_dbn
+
+        th.update(
+            tune_dbn([a["beat"] for a in acts], [a["downbeat"] for a in acts], refs, items[0].frame_rate)
+        )
     return th
 
 

@@ -5,6 +5,8 @@
   :func:`write_batch`), reusable by a distributed engine
 - ``driver``    :func:`index_paths`: runs the stages over a collection with overlapping threads, resumes after a
   crash, re-indexes changed files
+- ``ray_engine`` the same stages as a Ray Data pipeline (``index_paths(..., engine="ray")``): decode in Ray tasks,
+  encode in an actor pool, commit through the driver
 - ``report``    :class:`IndexReport` (counts, rejects, per-stage timings)
 
 Embedding a *query* file exactly as a stored setup was indexed lives in :mod:`embedstore.query`.

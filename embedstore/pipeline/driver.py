@@ -24,23 +24,28 @@ from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from embedstore import config
 from embedstore.alignment.features import SEQUENCE_COLUMNS, STORED_RATE, sequence_provenance
 from embedstore.encoders import Encoder, get_encoder
-from embedstore.errors import ConfigError, EmbedstoreError
+from embedstore.errors import ConfigError, check_choice
 from embedstore.metadata import MetadataIndex
 from embedstore.pipeline.discover import discover_inputs
 from embedstore.pipeline.folder import agree_with_folder
+from embedstore.pipeline.ray_engine import ray_session, stream_batches
+from embedstore.pipeline.readers import DECODE_IN, DecodeIn, Readers
 from embedstore.pipeline.report import IndexReport, ProgressBar, StageTimer
-from embedstore.pipeline.stages import Decoded, Rejected, Skipped, encode_batch, read_one, write_batch
+from embedstore.pipeline.stages import Decoded, Rejected, Skipped, write_batch
+from embedstore.pipeline.stages import encode_isolating_failures as _encode_isolating_failures
 from embedstore.store import CORE_RECORDING_COLUMNS, EncodedRecording, Space, Store, sequence_space, setup_key
 from embedstore.store.lock import write_lock
 from embedstore.store.verify import PARTIAL_KINDS, repair_store, verify_store
 from embedstore.utils import crash_point
 
 ReadResult = Decoded | Rejected | Skipped
+Engine = Literal["local", "ray"]
+ENGINES = ("local", "ray")
 
 
 def resolve_encoder(encoder: str | Encoder, **encoder_kwargs: Any) -> Encoder:
@@ -67,6 +72,9 @@ def index_paths(
     stop_after_batches: int | None = None,
     frames: bool | None = None,
     prune: bool = False,
+    engine: Engine = "local",
+    ray_address: str | None = None,
+    decode: DecodeIn = "threads",
 ) -> IndexReport:
     """Index audio files into a store (resumable, incremental).
 
@@ -89,7 +97,7 @@ def index_paths(
     batch_windows : int
         Windows per encoder forward pass.
     workers : int, optional
-        Decoding threads (default: min(4, cpu count)).
+        Decoding threads or processes (default: min(4, cpu count)).
     max_duration_s : float
         Longer files are rejected as ``too_long``.
     progress : bool
@@ -107,12 +115,24 @@ def index_paths(
         the recordings this run encodes.
     prune : bool
         Remove recordings whose file is gone (they are reported either way, see :attr:`IndexReport.missing`).
+    engine : {"local", "ray"}
+        ``local``: threads in this process. ``ray``: decode in Ray tasks and encode in a Ray actor pool
+        (:mod:`embedstore.pipeline.ray_engine`, needs the ``ray`` extra); the driver still writes, so the store is
+        the same.
+    decode : {"threads", "processes"}
+        Local engine: decode in threads of this process, or in ``workers`` worker processes (no shared GIL; a
+        start-up cost of about a second, see ``bench/results/index.md``).
+    ray_address : str, optional
+        With ``engine="ray"``: a running cluster (``auto``, ``ray://host:10001``); default: the Ray session
+        already open in this process, else a new local one.
 
     Returns
     -------
     IndexReport
     """
     t_start = time.perf_counter()
+    check_choice("engine", engine, ENGINES)
+    check_choice("decode", decode, DECODE_IN)
     if window_s <= 0 or hop_s <= 0:
         raise ConfigError(f"window and hop must be > 0 (got window={window_s}, hop={hop_s})")
     timer = StageTimer()
@@ -146,6 +166,10 @@ def index_paths(
             progress=progress,
             optimize=optimize,
             prune=prune,
+            engine=engine,
+            encoder_spec=(encoder, encoder_kwargs),
+            ray_address=ray_address,
+            decode=decode,
         )
 
 
@@ -170,6 +194,10 @@ def _index_locked(
     progress: bool,
     optimize: bool,
     prune: bool,
+    engine: Engine,
+    encoder_spec: tuple[str | Encoder, dict | None],
+    ray_address: str | None,
+    decode: DecodeIn,
 ) -> IndexReport:
     """:func:`index_paths` under the store's write lock."""
     with timer("prepare"):
@@ -195,16 +223,30 @@ def _index_locked(
     )
     bar = ProgressBar(len(files), enabled=progress, label=f"indexing with {run.key}")
     try:
-        _run_batches(
-            run,
-            files,
-            read_options,
-            batch_files=batch_files,
-            batch_windows=batch_windows,
-            workers=workers or min(4, os.cpu_count() or 2),
-            stop_after_batches=stop_after_batches,
-            bar=bar,
-        )
+        if engine == "ray":
+            _run_batches_ray(
+                run,
+                files,
+                read_options,
+                encoder=encoder_spec,
+                batch_files=batch_files,
+                batch_windows=batch_windows,
+                ray_address=ray_address,
+                stop_after_batches=stop_after_batches,
+                bar=bar,
+            )
+        else:
+            _run_batches(
+                run,
+                files,
+                read_options,
+                batch_files=batch_files,
+                batch_windows=batch_windows,
+                workers=workers or min(4, os.cpu_count() or 2),
+                stop_after_batches=stop_after_batches,
+                bar=bar,
+                decode=decode,
+            )
     finally:
         bar.close()
     _finish_run(run, optimize=optimize, prune=prune, complete=stop_after_batches is None)
@@ -290,15 +332,16 @@ def _run_batches(
     workers: int,
     stop_after_batches: int | None,
     bar: ProgressBar,
+    decode: DecodeIn = "threads",
 ) -> None:
     """Read, encode and write the files batch by batch, the three stages overlapping."""
     batches = [files[i : i + batch_files] for i in range(0, len(files), batch_files)]
     with (
-        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reader") as readers,
+        Readers(decode, workers, read_options) as readers,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer") as writer,
     ):
         pending: Future | None = None
-        with contextlib.closing(_read_ahead(readers, batches, read_options, run.timer)) as read_results:
+        with contextlib.closing(_read_ahead(readers, batches, run.timer)) as read_results:
             for n_done, results in enumerate(read_results, 1):
                 good, rejects = _sort_results(run, results)
                 with run.timer("encode"):
@@ -318,24 +361,62 @@ def _run_batches(
         _wait(pending, run.timer)
 
 
+def _run_batches_ray(
+    run: _Run,
+    files: list[Path],
+    read_options: dict,
+    *,
+    encoder: tuple[str | Encoder, dict | None],
+    batch_files: int,
+    batch_windows: int,
+    ray_address: str | None,
+    stop_after_batches: int | None,
+    bar: ProgressBar,
+) -> None:
+    """Ray engine: files are read and encoded on the cluster (:func:`.ray_engine.stream_batches`); each batch is
+    sorted, accounted and written here exactly as the local engine does."""
+    spec = encoder[0] if isinstance(encoder[0], str) else run.encoder
+    worker_s: dict[str, float] = {}
+    with ray_session(ray_address):
+        stream = stream_batches(
+            files,
+            read_options,
+            encoder=spec,
+            encoder_kwargs=encoder[1],
+            provenance=run.encoder.provenance(),
+            batch_files=batch_files,
+            batch_windows=batch_windows,
+            frames=run.frames,
+            timings=worker_s,
+        )
+        t_wait = time.perf_counter()
+        for n_done, (results, outputs) in enumerate(stream, 1):
+            run.timer.add("wait_ray", time.perf_counter() - t_wait)
+            good, rejects = _sort_results(run, results)
+            encoded = [o for d in good if isinstance(o := outputs[d.path], EncodedRecording)]
+            failed = [o for d in good if isinstance(o := outputs[d.path], Rejected)]
+            run.report.rejected += failed
+            _write(run, encoded, rejects + failed, _account(run, encoded))
+            bar.advance(len(results))
+            if stop_after_batches is not None and n_done >= stop_after_batches:
+                break
+            t_wait = time.perf_counter()
+    for k, v in worker_s.items():
+        run.timer.add(k, v)
+
+
 def _read_ahead(
-    pool: ThreadPoolExecutor, batches: list[list[Path]], read_options: dict, timer: StageTimer
+    pool: Readers, batches: list[list[Path]], timer: StageTimer
 ) -> Generator[list[ReadResult], None, None]:
     """The read results of each batch in turn, the next batch decoding while the caller works on this one.
 
     Closing the generator early cancels the reads not started yet.
     """
-
-    def timed_read(p: Path) -> tuple[ReadResult, float]:
-        t0 = time.perf_counter()
-        r = read_one(p, **read_options)
-        return r, time.perf_counter() - t0
-
-    futures = [[pool.submit(timed_read, p) for p in batches[0]]] if batches else []
+    futures = [[pool.submit(p) for p in batches[0]]] if batches else []
     try:
         for bi in range(len(batches)):
             if bi + 1 < len(batches):
-                futures.append([pool.submit(timed_read, p) for p in batches[bi + 1]])
+                futures.append([pool.submit(p) for p in batches[bi + 1]])
             t_wait = time.perf_counter()
             results = []
             for f in futures[bi]:
@@ -387,32 +468,6 @@ def _sort_results(run: _Run, results: list[ReadResult]) -> tuple[list[Decoded], 
             run.seen_hashes[r.content_hash] = r.path
             good.append(r)
     return good, rejects
-
-
-def _encode_isolating_failures(
-    good: list[Decoded], enc: Encoder, *, batch_windows: int, frames: bool = False
-) -> tuple[list[EncodedRecording], list[Rejected], str]:
-    """Encode a batch; when the encoder fails on it, encode file by file and reject only the failing files.
-
-    An :class:`EmbedstoreError` (a configuration problem, e.g. non-finite output) stops the run. The third value is
-    a warning naming the batch's error ("" when the batch went through), so it is reported, not lost.
-    """
-    try:
-        return encode_batch(good, enc, batch_windows=batch_windows, frames=frames), [], ""
-    except EmbedstoreError:
-        raise
-    except Exception as e:  # noqa: BLE001 - isolate the failing file, keep the rest
-        warning = (
-            f"encoding a batch of {len(good)} files failed ({type(e).__name__}: {e}); retried file by file"
-        )
-    encoded: list[EncodedRecording] = []
-    failed: list[Rejected] = []
-    for d in good:
-        try:
-            encoded += encode_batch([d], enc, batch_windows=batch_windows, frames=frames)
-        except Exception as e:  # noqa: BLE001
-            failed.append(Rejected(d.path, "encoder_failed", f"{type(e).__name__}: {e}", d.content_hash))
-    return encoded, failed, warning
 
 
 def _account(run: _Run, encoded: list[EncodedRecording]) -> list[str]:

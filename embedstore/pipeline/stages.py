@@ -26,7 +26,7 @@ from embedstore import config
 from embedstore.alignment.features import index_sequence
 from embedstore.audio import frame_windows, load_audio, probe_audio
 from embedstore.encoders import Encoder
-from embedstore.errors import AudioError, ConfigError
+from embedstore.errors import AudioError, ConfigError, EmbedstoreError
 from embedstore.metadata import MetadataIndex
 from embedstore.store import (
     EncodedRecording,
@@ -264,6 +264,33 @@ def encode_batch(
         )
         pos += n
     return [res[i] for i in range(len(items))]
+
+
+def encode_isolating_failures(
+    good: Sequence[Decoded], enc: Encoder, *, batch_windows: int, frames: bool = False
+) -> tuple[list[EncodedRecording], list[Rejected], str]:
+    """Encode a batch; when the encoder fails on it, encode file by file and reject only the failing files.
+
+    An :class:`EmbedstoreError` (a configuration problem, e.g. non-finite output) stops the run. Failing files come
+    back as :class:`Rejected` with reason ``encoder_failed``. The third value is a warning naming the batch's
+    error ("" when the batch went through), so it is reported, not lost.
+    """
+    try:
+        return encode_batch(good, enc, batch_windows=batch_windows, frames=frames), [], ""
+    except EmbedstoreError:
+        raise
+    except Exception as e:  # noqa: BLE001 - isolate the failing file, keep the rest
+        warning = (
+            f"encoding a batch of {len(good)} files failed ({type(e).__name__}: {e}); retried file by file"
+        )
+    encoded: list[EncodedRecording] = []
+    failed: list[Rejected] = []
+    for d in good:
+        try:
+            encoded += encode_batch([d], enc, batch_windows=batch_windows, frames=frames)
+        except Exception as e:  # noqa: BLE001
+            failed.append(Rejected(d.path, "encoder_failed", f"{type(e).__name__}: {e}", d.content_hash))
+    return encoded, failed, warning
 
 
 # ---------------------------------------------------------------------------------------------- write

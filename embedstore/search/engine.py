@@ -13,10 +13,18 @@ from embedstore.search.frames import curve_hits, frames_space_for, refine_passag
 from embedstore.search.interpretation_mode import interpretation_search
 from embedstore.search.passages import attach_best_windows
 from embedstore.search.queries import query_vector
-from embedstore.search.ranking import BACKENDS, Backend, best_window_per_recording, load_space, ranked
+from embedstore.search.ranking import (
+    BACKENDS,
+    DEFAULT_MEMORY_BUDGET,
+    Backend,
+    best_window_per_recording,
+    load_space,
+    ranked,
+)
 from embedstore.search.results import Hit, SearchResult, hits_from_keys, plain
 from embedstore.store import CORE_RECORDING_COLUMNS, Space, Store
 from embedstore.utils import sha256_file
+from indexers.choose import parse_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -54,6 +62,7 @@ def search(
     piece_column: str = "piece_id",
     refine: bool | None = None,
     features: Features | str = "embeddings",
+    memory_budget: int | str = DEFAULT_MEMORY_BUDGET,
 ) -> SearchResult:
     """Find the performances most similar to a query.
 
@@ -81,7 +90,8 @@ def search(
     windows : bool
         Return window hits instead of the best window per recording.
     backend : str
-        ``auto`` (:func:`indexers.choose_index`), ``exact``, ``faiss``/``faiss-hnsw``, ``faiss-ivfpq`` or ``lance``.
+        ``auto`` (:func:`indexers.choose_index`), ``exact``, ``faiss``/``faiss-hnsw``, ``faiss-ivfpq``,
+        ``faiss-ivf`` or ``lance``.
     mode : str
         ``plain``, or ``interpretation`` (remove the piece's mean before comparing).
     any_piece : bool
@@ -94,6 +104,9 @@ def search(
     features : str
         ``embeddings``, or ``curves`` (interpretation mode, other performances of the query's piece): rank by the
         correlation of tempo and loudness curves computed from the stored frame sequences.
+    memory_budget : int or str
+        Memory the index may occupy, bytes or e.g. ``"2GB"`` (``auto``/``faiss``: :func:`indexers.choose_index`
+        picks the most accurate index that fits).
 
     Returns
     -------
@@ -102,6 +115,7 @@ def search(
     """
     t0 = time.perf_counter()
     _check_request(backend, mode, k, query_path, recording_id, vector, start_s, end_s)
+    budget = parse_bytes(memory_budget)
     _check_features(features, mode, any_piece, vector, start_s, end_s)
     st = store if isinstance(store, Store) else Store(store, create=False)
     passage = start_s is not None or end_s is not None
@@ -177,10 +191,12 @@ def search(
         allowed = None if allowed_ids is None else es.keys[np.isin(es.recording_ids, list(allowed_ids))]
         if level == "recording" or windows or seq is not None:
             n = k if seq is None else max(REFINE_CANDIDATES, REFINE_PER_HIT * k)
-            scores, keys, used = ranked(st, space, es, qvec[None], n, allowed, backend)
+            scores, keys, used = ranked(st, space, es, qvec[None], n, allowed, backend, memory_budget=budget)
             hits = hits_from_keys(es, scores[0], keys[0])
         else:
-            hits, used = best_window_per_recording(st, space, es, qvec, k, allowed, backend)
+            hits, used = best_window_per_recording(
+                st, space, es, qvec, k, allowed, backend, memory_budget=budget
+            )
     timings["search"] = time.perf_counter() - t
 
     if seq is not None and hits:

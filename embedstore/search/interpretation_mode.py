@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from embedstore.errors import SearchError
-from embedstore.interpretation import residualize
+from embedstore.interpretation import PieceStats, residualize
 from embedstore.search.ranking import normalise
 from embedstore.search.results import Hit, hit_at
 from embedstore.store import EmbeddingSet
@@ -29,6 +29,7 @@ def interpretation_search(
     piece_column: str,
     query_recording_id: str | None,
     exclude_self: bool,
+    residuals: tuple[np.ndarray, PieceStats] | None = None,
 ) -> tuple[list[Hit], str]:
     """Exact cosine search on per-piece residuals.
 
@@ -53,6 +54,9 @@ def interpretation_search(
     query_recording_id : str or None
     exclude_self : bool
         Drop the query's own recording.
+    residuals : (np.ndarray, PieceStats), optional
+        ``residualize(es.vectors, pieces)`` computed once by the caller for many queries
+        (:func:`embedstore.search.batch.search_many`).
 
     Returns
     -------
@@ -67,7 +71,7 @@ def interpretation_search(
             hint="index with --metadata <csv with a piece column> or pass --piece-column",
         )
     pieces = meta[piece_column].astype(str).to_numpy()
-    resid, stats = residualize(es.vectors, pieces)
+    resid, stats = residuals if residuals is not None else residualize(es.vectors, pieces)
     q_piece = query_metadata.get(piece_column) if query_metadata else None
     q_piece = None if q_piece is None or (isinstance(q_piece, float) and np.isnan(q_piece)) else str(q_piece)
     qres, inferred = stats.apply(qvec[None], q_piece)

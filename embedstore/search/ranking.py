@@ -2,7 +2,8 @@
 top-k rows under a metadata filter with the policy of :func:`indexers.search_filtered` (selective filters fall back
 to exact search over the allowed subset, so no recall is lost).
 
-FAISS indexes are a derived cache in ``<store>/_indexes/<space id>/``, verified against the table version, row
+FAISS indexes are a derived cache in ``<store>/_indexes/<space id>/`` (for a remote store, in a local cache folder
+keyed by the store's URI: :func:`embedstore.store.remote_cache_dir`), verified against the table version, row
 count and a fingerprint of the row keys before use.
 """
 
@@ -26,8 +27,8 @@ from indexers import (
     spec_for,
 )
 
-Backend = Literal["auto", "exact", "faiss", "faiss-hnsw", "faiss-ivfpq", "lance"]
-BACKENDS = ("auto", "exact", "faiss", "faiss-hnsw", "faiss-ivfpq", "lance")
+Backend = Literal["auto", "exact", "faiss", "faiss-hnsw", "faiss-ivfpq", "faiss-ivf", "lance"]
+BACKENDS = ("auto", "exact", "faiss", "faiss-hnsw", "faiss-ivfpq", "faiss-ivf", "lance")
 #: Memory budget for choosing an index kind, bytes.
 DEFAULT_MEMORY_BUDGET = 4 << 30
 
@@ -53,7 +54,7 @@ def load_space(store: Store, space: Space) -> EmbeddingSet:
 
 
 def index_dir(store: Store, space: Space) -> Path | None:
-    """Folder of a space's cached FAISS indexes (``None`` for a remote store: indexes are built in memory)."""
+    """Folder of a space's cached FAISS indexes (for a remote store: in the local cache, keyed by its URI)."""
     return store.index_dir(space.space_id)
 
 
@@ -131,6 +132,8 @@ def ranked(
     k: int,
     allowed: np.ndarray | None,
     backend: str,
+    *,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Top-k rows for each query under a filter.
 
@@ -157,7 +160,7 @@ def ranked(
     q = normalise(queries)
     if len(es) == 0 or (allowed is not None and len(allowed) == 0):
         return np.full((len(q), k), -np.inf), np.full((len(q), k), -1, np.int64), "empty"
-    idx, used = get_index(store, space, es, backend)
+    idx, used = get_index(store, space, es, backend, memory_budget=memory_budget)
     scores, keys = search_filtered(
         idx, q, k, allowed, n_total=len(es), exact_fallback=lambda ks: vectors_for_keys(es, ks)
     )
@@ -172,6 +175,8 @@ def best_window_per_recording(
     k: int,
     allowed: np.ndarray | None,
     backend: str,
+    *,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> tuple[list[Hit], str]:
     """The k recordings with the best-matching window: window hits are oversampled until k recordings are found.
 
@@ -186,7 +191,9 @@ def best_window_per_recording(
     kk = min(n, max(4 * k, 32))
     n_allowed = n if allowed is None else len(allowed)
     while True:
-        scores, keys, used = ranked(store, space, es, qvec[None], kk, allowed, backend)
+        scores, keys, used = ranked(
+            store, space, es, qvec[None], kk, allowed, backend, memory_budget=memory_budget
+        )
         best: dict[str, Hit] = {}
         for h in hits_from_keys(es, scores[0], keys[0]):
             best.setdefault(h.recording_id, h)

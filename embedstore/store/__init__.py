@@ -40,6 +40,13 @@ Space ids look like ``chroma-w10-h5.L0.window`` and ``mert-v1-95m-w10-h5.L7.reco
 """
 
 from embedstore.store.core import Store, open_store
+from embedstore.store.location import (
+    is_remote,
+    parse_storage_options,
+    remote_cache_dir,
+    set_default_storage_options,
+    store_uri,
+)
 from embedstore.store.pooling import pool_windows, window_weights
 from embedstore.store.schema import (
     CORE_RECORDING_COLUMNS,
@@ -74,7 +81,12 @@ __all__ = [
     "Pooling",
     "Space",
     "Store",
+    "is_remote",
     "open_store",
+    "parse_storage_options",
+    "remote_cache_dir",
+    "set_default_storage_options",
+    "store_uri",
     "pool_windows",
     "recording_id_from_hash",
     "row_key",

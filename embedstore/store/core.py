@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,12 @@ class Store(VectorTables, RejectLog):
     Parameters
     ----------
     uri : str or Path
-        Directory of the LanceDB database (created when ``create=True``), or an object-store URI.
+        Directory of the LanceDB database (created when ``create=True``), or an object-store URI (``s3://``,
+        ``gs://``, ``az://``; :mod:`embedstore.store.location`).
     create : bool
         Create the store when missing. With ``False`` a missing store is a :class:`StoreError`.
+    storage_options : mapping, optional
+        Object-store options (endpoint, region, credentials) for a remote URI.
 
     Examples
     --------
@@ -80,9 +84,7 @@ class Store(VectorTables, RejectLog):
         out_setups = []
         for key, s in self.setups().items():
             win = [sp for sp in self.spaces(setup_key=key) if sp.level == "window"]
-            n_windows = (
-                self.table(win[0].table_name).count_rows() if win and self.has_table(win[0].table_name) else 0
-            )
+            n_windows = self.count_rows(win[0].table_name) if win else 0
             out_setups.append(
                 {
                     "setup": key,
@@ -118,7 +120,9 @@ class Store(VectorTables, RejectLog):
         }
 
 
-def open_store(uri: str | Path, *, create: bool = False) -> Store:
+def open_store(
+    uri: str | Path, *, create: bool = False, storage_options: Mapping[str, str] | None = None
+) -> Store:
     """Open an existing store (``create=False``: a missing store is a :class:`StoreError` naming the command
-    that builds one)."""
-    return Store(uri, create=create)
+    that builds one); ``storage_options`` for an object-store URI."""
+    return Store(uri, create=create, storage_options=storage_options)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embedstore.errors import StoreError
+from embedstore.store.location import is_remote, remote_cache_dir, storage_options_for, store_uri
 from embedstore.utils import crash_point
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,6 +44,9 @@ class LanceTables:
         Directory of the database (created when ``create=True``), or an object-store URI.
     create : bool
         Create a missing local directory. With ``False`` a missing store is a :class:`StoreError`.
+    storage_options : mapping, optional
+        Object-store options (endpoint, region, credentials) for a remote URI, on top of those set with
+        :func:`~embedstore.store.location.set_default_storage_options` and the environment.
 
     Attributes
     ----------
@@ -52,10 +56,13 @@ class LanceTables:
         The open connection.
     """
 
-    def __init__(self, uri: str | Path, *, create: bool = True):
-        import lancedb
-
-        self.uri = str(uri)
+    def __init__(
+        self, uri: str | Path, *, create: bool = True, storage_options: Mapping[str, str] | None = None
+    ):
+        self.uri = store_uri(uri)
+        self.storage_options = storage_options_for(self.uri, storage_options)
+        self._db: Any = None
+        self._tables: dict[str, Any] = {}
         if not self.is_remote:
             p = Path(self.uri)
             if not p.exists():
@@ -68,26 +75,51 @@ class LanceTables:
             elif not p.is_dir():
                 raise StoreError(f"{self.uri} is not a store directory")
             self.uri = str(p.resolve())
-        try:
-            self.db: Any = lancedb.connect(self.uri)
-        except Exception as e:  # noqa: BLE001
-            raise StoreError(f"cannot open store {self.uri}: {e}") from e
-        self._tables: dict[str, Any] = {}
+        else:
+            _ = self.db  # connect now: a bad URI or credentials fail here, with the store named
+            if not create and not self.table_names():
+                raise StoreError(
+                    f"no store at {self.uri}",
+                    hint="build one with `embedstore index <folder> --store " + self.uri + "` "
+                    "(credentials: environment variables or --storage-option key=value)",
+                )
+
+    @property
+    def db(self) -> Any:
+        """The LanceDB connection (``lancedb`` is imported on first use: local reads go through ``lance``)."""
+        if self._db is None:
+            import lancedb
+
+            try:
+                if self.storage_options:
+                    self._db = lancedb.connect(self.uri, storage_options=dict(self.storage_options))
+                else:
+                    self._db = lancedb.connect(self.uri)
+            except Exception as e:  # noqa: BLE001
+                raise StoreError(f"cannot open store {self.uri}: {e}") from e
+        return self._db
 
     @property
     def is_remote(self) -> bool:
         """True for an object-store URI (``s3://...``), False for a local directory."""
-        return "://" in self.uri
+        return is_remote(self.uri)
 
-    def index_dir(self, space_id: str) -> Path | None:
-        """Folder of the derived search indexes of a space (``None`` for a remote store: built in memory)."""
+    def index_dir(self, space_id: str) -> Path:
+        """Folder of the derived search indexes of a space: inside a local store, or for a remote store in a local
+        cache folder keyed by its URI (:func:`~embedstore.store.location.remote_cache_dir`)."""
         if self.is_remote:
-            return None
+            return remote_cache_dir(self.uri) / INDEX_FOLDER / space_id
         return Path(self.uri) / INDEX_FOLDER / space_id
+
+    def lance_dataset(self, name: str) -> Any:
+        """The latest version of table ``name`` as a ``lance`` dataset (cheaper to import than LanceDB)."""
+        import lance
+
+        return lance.dataset(f"{self.uri.rstrip('/')}/{name}.lance", storage_options=self.storage_options)
 
     # ------------------------------------------------------------------ tables
     def table_names(self) -> list[str]:
-        """Names of the readable tables in the database (every page of LanceDB's listing).
+        """Names of the readable tables in the database.
 
         A table folder without a committed version (a process killed while creating it) is not a table: it is
         left out here, listed by :meth:`broken_tables` and replaced when the table is created again.
@@ -96,7 +128,11 @@ class LanceTables:
         return [n for n in self.listed_tables() if n not in broken]
 
     def listed_tables(self) -> list[str]:
-        """Every table LanceDB lists, readable or not (see :meth:`table_names`)."""
+        """Every table folder, readable or not (a local store's ``*.lance`` folders; every page of LanceDB's
+        listing for a remote one; see :meth:`table_names`)."""
+        if not self.is_remote:
+            root = Path(self.uri)
+            return sorted(p.name[: -len(".lance")] for p in root.glob("*.lance") if p.is_dir())
         res = self.db.list_tables()
         names = list(getattr(res, "tables", res))
         page = getattr(res, "page_token", None)
@@ -138,9 +174,16 @@ class LanceTables:
 
     def table_version(self, name: str) -> int:
         """The latest version number of a table (it grows with every write)."""
-        t = self.table(name)
-        t.checkout_latest()
-        return int(t.version)
+        try:
+            return int(self.lance_dataset(name).version)
+        except (OSError, ValueError) as e:
+            raise StoreError(f"store {self.uri} has no table {name!r}") from e
+
+    def count_rows(self, name: str) -> int:
+        """Rows in a table at its latest version (0 when it does not exist)."""
+        if not self.has_table(name):
+            return 0
+        return int(self.lance_dataset(name).count_rows())
 
     def read_table(
         self, name: str, *, where: str | None = None, columns: Sequence[str] | None = None
@@ -162,17 +205,8 @@ class LanceTables:
         """
         if not self.has_table(name):
             return None
-        t = self.table(name)
-        t.checkout_latest()
-        if where is None and columns is None:
-            return t.to_arrow()
-        q = t.search()
-        if where:
-            q = q.where(where)
-        if columns:
-            q = q.select(list(columns))
-        n = t.count_rows()
-        return q.limit(max(n, 1)).to_arrow()
+        # read through lance (LanceDB's own reader): no LanceDB import for a read-only command
+        return self.lance_dataset(name).to_table(columns=list(columns) if columns else None, filter=where)
 
     def add_rows(
         self, name: str, data: pa.Table | Iterable[dict], *, schema: pa.Schema | None = None
@@ -226,9 +260,7 @@ class LanceTables:
 
     def drop_index_dir(self, space_id: str) -> None:
         """Remove the derived search indexes of a space (they are rebuilt when needed)."""
-        d = self.index_dir(space_id)
-        if d is not None:
-            shutil.rmtree(d, ignore_errors=True)
+        shutil.rmtree(self.index_dir(space_id), ignore_errors=True)
 
     def optimize(self) -> list[str]:
         """Compact fragments and prune versions older than an hour (after large or many writes).
