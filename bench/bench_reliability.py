@@ -36,6 +36,7 @@ import numpy as np
 from embedstore.pipeline import index_paths
 from embedstore.search import search
 from embedstore.store import Store
+from embedstore.store.lock import LOCK_FILE
 from embedstore.store.verify import audit_folder, verify_store
 from embedstore.synth import make_collection
 from embedstore.synth.corpus import write_odd_corpus
@@ -180,12 +181,23 @@ def crash_points(b: Bench) -> list[dict]:
     return rows
 
 
+def _run_until_lock(folder: Path, store: Path) -> tuple[subprocess.Popen, float]:
+    """Start `embedstore index` and wait until it holds the store's write lock (its writing phase begins)."""
+    lock = store / LOCK_FILE
+    p = _cli(folder, store)
+    while p.poll() is None and not lock.exists():
+        time.sleep(0.01)
+    return p, time.perf_counter()
+
+
 def random_kills(b: Bench, n: int) -> list[dict]:
+    """SIGKILL at a uniform random moment of the writing phase (from taking the write lock to the end of an
+    uninterrupted run: repair, writes of every batch, deletes, compaction), so kills land between and inside
+    commits rather than while Python imports."""
     durations = {}
-    for scenario in ("add", "change", "delete"):  # how long an uninterrupted run takes
+    for scenario in ("add", "change", "delete"):  # how long the writing phase of an uninterrupted run takes
         folder, store = b.trial(scenario)
-        t0 = time.perf_counter()
-        p = _cli(folder, store)
+        p, t0 = _run_until_lock(folder, store)
         p.communicate(timeout=600)
         durations[scenario] = time.perf_counter() - t0
     rows = []
@@ -194,16 +206,69 @@ def random_kills(b: Bench, n: int) -> list[dict]:
         scenario = ("add", "change", "delete")[i % 3]
         i += 1
         folder, store = b.trial(scenario)
-        at = b.rng.uniform(0.3, 1.0) * durations[scenario]
-        p = _cli(folder, store)
-        t0 = time.perf_counter()
+        at = b.rng.uniform(0.0, 1.0) * durations[scenario]
+        p, t0 = _run_until_lock(folder, store)
         while p.poll() is None and time.perf_counter() - t0 < at:
-            time.sleep(0.02)
+            time.sleep(0.005)
         killed = p.poll() is None
         if killed:
             p.send_signal(signal.SIGKILL)
         p.wait()
-        row = {"scenario": scenario, "kill_at_s": round(at, 2), "killed": killed, "exit": p.returncode}
+        row = {
+            "scenario": scenario,
+            "kill_at_s": round(at, 2),
+            "write_phase_s": round(durations[scenario], 2),
+            "killed": killed,
+            "exit": p.returncode,
+        }
+        row.update(b.check(folder, store))
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def _files_under(store: Path) -> set[str]:
+    out = set()
+    for t in store.glob("*.lance"):
+        for sub in ("data", "_versions", "_deletions"):
+            d = t / sub
+            if d.is_dir():
+                out |= {str(d / n) for n in os.listdir(d)}
+    return out
+
+
+def write_kills(b: Bench, n: int) -> list[dict]:
+    """SIGKILL shortly after the k-th new file appears in the store's tables (k random in 1..12, then 0-200 ms
+    more): kills inside or right after a LanceDB commit of a batch, where a kill at a uniform random moment
+    rarely lands (encoding takes most of a run's time)."""
+    rows = []
+    i = 0
+    while sum(r["killed"] for r in rows) < n and i < 3 * n:
+        scenario = ("add", "change", "delete")[i % 3]
+        i += 1
+        folder, store = b.trial(scenario)
+        k = b.rng.randint(1, 12)
+        delay = b.rng.uniform(0.0, 0.2)
+        p, _ = _run_until_lock(folder, store)
+        base = _files_under(store)
+        seen = 0
+        while p.poll() is None:
+            seen = len(_files_under(store) - base)
+            if seen >= k:
+                time.sleep(delay)
+                break
+            time.sleep(0.005)
+        killed = p.poll() is None
+        if killed:
+            p.send_signal(signal.SIGKILL)
+        p.wait()
+        row = {
+            "scenario": scenario,
+            "new_files": k,
+            "delay_s": round(delay, 3),
+            "killed": killed,
+            "exit": p.returncode,
+        }
         row.update(b.check(folder, store))
         print(json.dumps(row), flush=True)
         rows.append(row)
@@ -271,17 +336,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--kills", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--skip-points", action="store_true")
+    ap.add_argument("--write-kills", type=int, default=20)
+    ap.add_argument(
+        "--only-kills",
+        action="store_true",
+        help="re-run the kill trials; keep the other sections of the last run",
+    )
     a = ap.parse_args()
     load0 = os.getloadavg()
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         b = Bench(work, random.Random(a.seed))
-        points = [] if a.skip_points else crash_points(b)
-        kills = random_kills(b, a.kills)
-        odd = corpus(work)
-        rd = readers(b)
+        last = json.loads((RESULTS / "reliability.json").read_text()) if a.only_kills else {}
+        points = last["crash_points"] if a.only_kills else crash_points(b)
+        kills = last["kills"] if a.only_kills and a.kills == 0 else random_kills(b, a.kills)
+        wkills = write_kills(b, a.write_kills)
+        odd = last["corpus"] if a.only_kills else corpus(work)
+        rd = last["readers"] if a.only_kills else readers(b)
     out = {
         "command": "python bench/bench_reliability.py " + " ".join(sys.argv[1:]),
         "commit": _commit(),
@@ -291,6 +363,7 @@ def main() -> None:
         "minutes": round((time.time() - t0) / 60, 1),
         "crash_points": points,
         "kills": kills,
+        "write_kills": wkills,
         "corpus": odd,
         "readers": rd,
     }
@@ -306,6 +379,8 @@ def _sum(rows: list[dict], key: str) -> int:
 
 def report(o: dict) -> str:
     k = [r for r in o["kills"] if r["killed"]]
+    wk = o.get("write_kills", [])
+    wkk = [r for r in wk if r["killed"]]
     lines = [
         "# Reliability: crash points, kill -9, odd inputs, concurrent readers",
         "",
@@ -341,7 +416,8 @@ def report(o: dict) -> str:
         ]
     lines += [
         "",
-        "## Random kill -9 (SIGKILL at a uniform random moment in 30-100 % of an uninterrupted run's time)",
+        "## Random kill -9 (SIGKILL at a uniform random moment of the writing phase: from taking the write lock to "
+        "the end of an uninterrupted run)",
         "",
         f"Trials: {len(o['kills'])}, killed while running: {len(k)} "
         f"(add {sum(r['scenario'] == 'add' for r in k)}, change {sum(r['scenario'] == 'change' for r in k)}, "
@@ -351,10 +427,25 @@ def report(o: dict) -> str:
         "|---|---|",
         f"| next run completed | {sum(r['next_run_ok'] for r in k)} / {len(k)} |",
         f"| verify clean after it | {sum(not r['verify_problems'] for r in k)} / {len(k)} |",
-        f"| runs that had something to repair | {sum(r['repaired'] > 0 for r in k)} |",
+        f"| next runs that had something to repair first (the kill left a partial write) | "
+        f"{sum(r['repaired'] > 0 for r in k)} |",
         f"| lost | {_sum(k, 'lost')} |",
         f"| duplicated | {_sum(k, 'duplicated')} |",
         f"| stale | {_sum(k, 'stale')} |",
+        "",
+        "## Kill -9 inside the writes (SIGKILL 0-200 ms after the k-th new file of a LanceDB commit, k in 1..12)",
+        "",
+        f"Trials: {len(wk)}, killed while running: {len(wkk)} (add {sum(r['scenario'] == 'add' for r in wkk)}, "
+        f"change {sum(r['scenario'] == 'change' for r in wkk)}, delete {sum(r['scenario'] == 'delete' for r in wkk)}).",
+        "",
+        "| | killed trials |",
+        "|---|---|",
+        f"| next run completed | {sum(r['next_run_ok'] for r in wkk)} / {len(wkk)} |",
+        f"| verify clean after it | {sum(not r['verify_problems'] for r in wkk)} / {len(wkk)} |",
+        f"| next runs that had something to repair first | {sum(r['repaired'] > 0 for r in wkk)} |",
+        f"| lost | {_sum(wkk, 'lost')} |",
+        f"| duplicated | {_sum(wkk, 'duplicated')} |",
+        f"| stale | {_sum(wkk, 'stale')} |",
         "",
         "## Odd inputs through `embedstore index --json`",
         "",

@@ -222,6 +222,13 @@ def test_saved_projection_reloads_bit_identically(tmp_path):
     assert (tmp_path / "proj2" / "model.safetensors").read_bytes() == (
         folder / "model.safetensors"
     ).read_bytes()
+    # a save interrupted between the weights and the config (other weights, this config) is refused
+    other = Projection.load(folder)
+    other.head.load_state_dict({k: v + 1 for k, v in proj.head.state_dict().items()})
+    other.save(tmp_path / "proj3")
+    (folder / "model.safetensors").write_bytes((tmp_path / "proj3" / "model.safetensors").read_bytes())
+    with pytest.raises(ConfigError, match="interrupted save"):
+        Projection.load(folder)
 
 
 def test_projection_refuses_vectors_of_another_space(tmp_path):

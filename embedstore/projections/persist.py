@@ -21,6 +21,7 @@ serves them. Their setup key is ``<source setup>--<name>`` and their provenance 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +31,7 @@ import numpy as np
 from embedstore import __version__
 from embedstore.errors import ConfigError, ProvenanceError, StoreError
 from embedstore.store import Space, slug, sql_quote, utc_now
-from embedstore.utils import jsonable, sha256_file
+from embedstore.utils import crash_point, jsonable, sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from embedstore.projections.heads import ProjectionHead
@@ -134,8 +135,16 @@ class Projection:
         p = Path(path)
         p.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
-        save_file(state, str(p / WEIGHTS_NAME), metadata={"format": "pt"})  # one key: a stable header
-        (p / CONFIG_NAME).write_text(json.dumps(jsonable(self.config()), indent=2, sort_keys=True) + "\n")
+        tmp_w = p / (WEIGHTS_NAME + ".tmp")
+        save_file(state, str(tmp_w), metadata={"format": "pt"})  # one key: a stable header
+        cfg = {**self.config(), "weights_sha256": sha256_file(tmp_w)}  # load refuses weights of another save
+        crash_point("before_projection_weights")
+        os.replace(tmp_w, p / WEIGHTS_NAME)
+        crash_point("before_projection_config")
+        tmp_c = p / (CONFIG_NAME + ".tmp")
+        tmp_c.write_text(json.dumps(jsonable(cfg), indent=2, sort_keys=True) + "\n")
+        os.replace(tmp_c, p / CONFIG_NAME)
+        crash_point("after_projection_config")
         return p
 
     @classmethod
@@ -154,6 +163,12 @@ class Projection:
         cfg = json.loads((p / CONFIG_NAME).read_text())
         if cfg.get("format") != FORMAT:
             raise ConfigError(f"{p / CONFIG_NAME} is not an embedstore projection config")
+        if cfg.get("weights_sha256") and cfg["weights_sha256"] != sha256_file(p / WEIGHTS_NAME):
+            raise ConfigError(
+                f"the projection at {p} is inconsistent: {WEIGHTS_NAME} is not the one {CONFIG_NAME} was saved "
+                "with (an interrupted save?)",
+                hint="train it again with `embedstore project ... --out DIR`",
+            )
         head = ProjectionHead.from_config(cfg["head"])
         head.load_state_dict(load_file(str(p / WEIGHTS_NAME)), strict=True)
         head.eval()

@@ -7,6 +7,7 @@ that knows how LanceDB is called. lancedb and pyarrow are imported inside the me
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -23,6 +24,15 @@ if TYPE_CHECKING:  # pragma: no cover
 INDEX_FOLDER = "_indexes"
 #: Rows deleted per SQL ``IN`` filter.
 DELETE_BATCH = 500
+
+
+def _has_manifest(versions: Path) -> bool:
+    """Whether a table's ``_versions`` folder holds a committed manifest (stops at the first one)."""
+    try:
+        with os.scandir(versions) as it:
+            return any(e.name.endswith(".manifest") for e in it)
+    except OSError:
+        return False
 
 
 class LanceTables:
@@ -136,12 +146,12 @@ class LanceTables:
         """Table folders of a local store that hold no committed version (creation interrupted), by name."""
         if self.is_remote:
             return []
-        root = Path(self.uri)
         out = []
-        for d in sorted(root.glob("*.lance")):
-            if d.is_dir() and not any((d / "_versions").glob("*.manifest")):
-                out.append(d.name[: -len(".lance")])
-        return out
+        with os.scandir(self.uri) as entries:
+            for d in entries:
+                if d.name.endswith(".lance") and d.is_dir() and not _has_manifest(Path(d.path) / "_versions"):
+                    out.append(d.name[: -len(".lance")])
+        return sorted(out)
 
     def remove_broken_table(self, name: str) -> None:
         """Delete the folder of a table whose creation never committed (nothing readable is lost)."""
