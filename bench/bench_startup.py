@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -85,13 +86,16 @@ def _env(code: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": "2"}
 
 
-def _run(cmd: list[str], code: Path) -> float:
+def _run(cmd: list[str], code: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds user + system) of one run of ``cmd`` in a fresh process."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     res = subprocess.run(cmd, cwd=code, env=_env(code), capture_output=True, text=True)
     dt = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed in {code}: {res.stderr[-2000:]}")
-    return dt
+    return dt, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
 def _imports(cmd: list[str], code: Path) -> dict[str, float]:
@@ -148,10 +152,13 @@ def main(argv: list[str] | None = None) -> None:
         _run(cmd, after)
         _run(cmd, before)
     times: dict[str, dict[str, list[float]]] = {k: {"before": [], "after": []} for k in commands}
+    cpu: dict[str, dict[str, list[float]]] = {k: {"before": [], "after": []} for k in commands}
     for _ in range(a.runs):
         for name, cmd in commands.items():
-            times[name]["before"].append(_run(cmd, before))
-            times[name]["after"].append(_run(cmd, after))
+            for label, code in (("before", before), ("after", after)):
+                wall, cpu_s = _run(cmd, code)
+                times[name][label].append(wall)
+                cpu[name][label].append(cpu_s)
     files = sorted(p for p in Path(audio).rglob("*") if p.is_file())
     t0 = time.perf_counter()
     for p in files:
@@ -174,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
                 "before_best_s": round(float(b.min()), 3),
                 "after_median_s": round(float(np.median(f)), 3),
                 "after_best_s": round(float(f.min()), 3),
+                "before_cpu_median_s": round(float(np.median(cpu[name]["before"])), 3),
+                "after_cpu_median_s": round(float(np.median(cpu[name]["after"])), 3),
                 "runs": a.runs,
             }
         )
@@ -212,13 +221,17 @@ def main(argv: list[str] | None = None) -> None:
         f"Machine: {result['machine']}; load average {load} at end. **A shared machine: the goals are stated for "
         "an idle one, so compare before with after (alternated, same load) more than with the goals.**",
         "",
-        "| command | before median s | before best s | after median s | after best s |",
-        "|---|---:|---:|---:|---:|",
+        "| command | before median s | before best s | before CPU s | after median s | after best s | after CPU s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         *(
-            f"| `{r['command']}` | {r['before_median_s']} | {r['before_best_s']} | {r['after_median_s']} | "
-            f"{r['after_best_s']} |"
+            f"| `{r['command']}` | {r['before_median_s']} | {r['before_best_s']} | {r['before_cpu_median_s']} | "
+            f"{r['after_median_s']} | {r['after_best_s']} | {r['after_cpu_median_s']} |"
             for r in rows
         ),
+        "",
+        "CPU s = user + system seconds of the process (median): what the call costs the machine, and close to "
+        "its wall time on an idle machine for this mostly single-threaded work (lance reads with a few threads, "
+        "so CPU can exceed wall).",
         "",
         f"Hashing the {len(files)} files alone (sha256, one process): {hash_s:.2f} s.",
         "",
