@@ -190,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     search_row = by[f"search --id ID -k 10 --json ({a.n}-recording store)"]
     noop_row = by[f"index (no-op re-index of {a.n} files)"]
     help_row = by["embedstore --help"]
+    lance_row = by["python -c 'import lance'"]
     result = {
         "rows": rows,
         "imports_s": imports,
@@ -244,9 +245,20 @@ def main(argv: list[str] | None = None) -> None:
             for name, v in imports.items()
         ),
         "",
-        f"Goals: `--help` <= {HELP_GOAL_S} s (after: {help_row['after_median_s']} s median); search on a stored id "
-        f"<= {SEARCH_GOAL_S} s (after: {search_row['after_median_s']} s median, best {search_row['after_best_s']} s); "
-        f"no-op re-index <= {NOOP_GOAL_S} s + hashing {hash_s:.2f} s (after: {noop_row['after_median_s']} s median).",
+        "Goals (idle machine). Wall times here are inflated by the load; the CPU seconds are the better guide:",
+        "",
+        f"- `--help` <= {HELP_GOAL_S} s: after {help_row['after_median_s']} s wall median, "
+        f"{help_row['after_cpu_median_s']} s CPU.",
+        f"- search on a stored id <= {SEARCH_GOAL_S} s: after {search_row['after_median_s']} s wall median "
+        f"(best {search_row['after_best_s']} s), {search_row['after_cpu_median_s']} s CPU "
+        f"(before {search_row['before_cpu_median_s']} s CPU). What is left is start-up: Python + Typer "
+        f"({help_row['after_cpu_median_s']} s CPU for `--help`) and `import lance` (pyarrow, pandas; "
+        f"{lance_row['after_cpu_median_s']} s CPU alone); "
+        "the search itself is ~0.2-0.4 s.",
+        f"- no-op re-index of {a.n} files <= {NOOP_GOAL_S} s + hashing ({hash_s:.2f} s): after "
+        f"{noop_row['after_median_s']} s wall median (best {noop_row['after_best_s']} s), "
+        f"{noop_row['after_cpu_median_s']} s CPU (before {noop_row['before_cpu_median_s']} s CPU): no LanceDB "
+        "import any more (reads go through `lance`); the write path is unchanged.",
         "",
     ]
     (a.out / "startup.md").write_text("\n".join(md))
