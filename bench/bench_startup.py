@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -85,13 +86,16 @@ def _env(code: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": "2"}
 
 
-def _run(cmd: list[str], code: Path) -> float:
+def _run(cmd: list[str], code: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds user + system) of one run of ``cmd`` in a fresh process."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     res = subprocess.run(cmd, cwd=code, env=_env(code), capture_output=True, text=True)
     dt = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed in {code}: {res.stderr[-2000:]}")
-    return dt
+    return dt, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
 def _imports(cmd: list[str], code: Path) -> dict[str, float]:
@@ -148,10 +152,13 @@ def main(argv: list[str] | None = None) -> None:
         _run(cmd, after)
         _run(cmd, before)
     times: dict[str, dict[str, list[float]]] = {k: {"before": [], "after": []} for k in commands}
+    cpu: dict[str, dict[str, list[float]]] = {k: {"before": [], "after": []} for k in commands}
     for _ in range(a.runs):
         for name, cmd in commands.items():
-            times[name]["before"].append(_run(cmd, before))
-            times[name]["after"].append(_run(cmd, after))
+            for label, code in (("before", before), ("after", after)):
+                wall, cpu_s = _run(cmd, code)
+                times[name][label].append(wall)
+                cpu[name][label].append(cpu_s)
     files = sorted(p for p in Path(audio).rglob("*") if p.is_file())
     t0 = time.perf_counter()
     for p in files:
@@ -174,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
                 "before_best_s": round(float(b.min()), 3),
                 "after_median_s": round(float(np.median(f)), 3),
                 "after_best_s": round(float(f.min()), 3),
+                "before_cpu_median_s": round(float(np.median(cpu[name]["before"])), 3),
+                "after_cpu_median_s": round(float(np.median(cpu[name]["after"])), 3),
                 "runs": a.runs,
             }
         )
@@ -181,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     search_row = by[f"search --id ID -k 10 --json ({a.n}-recording store)"]
     noop_row = by[f"index (no-op re-index of {a.n} files)"]
     help_row = by["embedstore --help"]
+    lance_row = by["python -c 'import lance'"]
     result = {
         "rows": rows,
         "imports_s": imports,
@@ -212,13 +222,17 @@ def main(argv: list[str] | None = None) -> None:
         f"Machine: {result['machine']}; load average {load} at end. **A shared machine: the goals are stated for "
         "an idle one, so compare before with after (alternated, same load) more than with the goals.**",
         "",
-        "| command | before median s | before best s | after median s | after best s |",
-        "|---|---:|---:|---:|---:|",
+        "| command | before median s | before best s | before CPU s | after median s | after best s | after CPU s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
         *(
-            f"| `{r['command']}` | {r['before_median_s']} | {r['before_best_s']} | {r['after_median_s']} | "
-            f"{r['after_best_s']} |"
+            f"| `{r['command']}` | {r['before_median_s']} | {r['before_best_s']} | {r['before_cpu_median_s']} | "
+            f"{r['after_median_s']} | {r['after_best_s']} | {r['after_cpu_median_s']} |"
             for r in rows
         ),
+        "",
+        "CPU s = user + system seconds of the process (median): what the call costs the machine, and close to "
+        "its wall time on an idle machine for this mostly single-threaded work (lance reads with a few threads, "
+        "so CPU can exceed wall).",
         "",
         f"Hashing the {len(files)} files alone (sha256, one process): {hash_s:.2f} s.",
         "",
@@ -231,9 +245,20 @@ def main(argv: list[str] | None = None) -> None:
             for name, v in imports.items()
         ),
         "",
-        f"Goals: `--help` <= {HELP_GOAL_S} s (after: {help_row['after_median_s']} s median); search on a stored id "
-        f"<= {SEARCH_GOAL_S} s (after: {search_row['after_median_s']} s median, best {search_row['after_best_s']} s); "
-        f"no-op re-index <= {NOOP_GOAL_S} s + hashing {hash_s:.2f} s (after: {noop_row['after_median_s']} s median).",
+        "Goals (idle machine). Wall times here are inflated by the load; the CPU seconds are the better guide:",
+        "",
+        f"- `--help` <= {HELP_GOAL_S} s: after {help_row['after_median_s']} s wall median, "
+        f"{help_row['after_cpu_median_s']} s CPU.",
+        f"- search on a stored id <= {SEARCH_GOAL_S} s: after {search_row['after_median_s']} s wall median "
+        f"(best {search_row['after_best_s']} s), {search_row['after_cpu_median_s']} s CPU "
+        f"(before {search_row['before_cpu_median_s']} s CPU). What is left is start-up: Python + Typer "
+        f"({help_row['after_cpu_median_s']} s CPU for `--help`) and `import lance` (pyarrow, pandas; "
+        f"{lance_row['after_cpu_median_s']} s CPU alone); "
+        "the search itself is ~0.2-0.4 s.",
+        f"- no-op re-index of {a.n} files <= {NOOP_GOAL_S} s + hashing ({hash_s:.2f} s): after "
+        f"{noop_row['after_median_s']} s wall median (best {noop_row['after_best_s']} s), "
+        f"{noop_row['after_cpu_median_s']} s CPU (before {noop_row['before_cpu_median_s']} s CPU): no LanceDB "
+        "import any more (reads go through `lance`); the write path is unchanged.",
         "",
     ]
     (a.out / "startup.md").write_text("\n".join(md))

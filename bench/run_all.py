@@ -21,6 +21,8 @@ SCRIPTS = [
     "bench_frames.py",
     "bench_serve.py",
     "bench_cli_startup.py",
+    "bench_queries.py",
+    "bench_startup.py",
 ]
 
 if __name__ == "__main__":
