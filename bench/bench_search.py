@@ -76,6 +76,11 @@ def parse_args(argv=None):
     p.add_argument("--nlist", type=int, default=None, help="faiss-ivf lists (default: the index's rule)")
     p.add_argument("--workdir", default=None, help="saved indexes (default: cache_dir()/bench_search)")
     p.add_argument("--rebuild", action="store_true", help="rebuild indexes already saved in workdir")
+    p.add_argument(
+        "--readd",
+        action="store_true",
+        help="faiss-ivf: keep the saved training, re-add the rows (new assignment)",
+    )
     p.add_argument("--out", default=str(HERE / "results"))
     p.add_argument("--name", default=None, help="output stem (default search_1m / search_<n/1000>k)")
     p.add_argument("--merge", action="store_true", help="keep other backends' rows of an earlier run")
@@ -177,6 +182,21 @@ def child_build(backend: str, args, wd: Path) -> dict:
         idx.save(out)
         size = dir_bytes(out)
         info["params"] = idx.params
+    elif backend == "faiss-ivf" and args.readd and (out / "index.json").exists():
+        from indexers import load_index
+
+        old = json.loads((wd / "faiss-ivf.build.json").read_text())
+        idx = load_index(out)
+        idx.readd(x)
+        train_s = old["stages"]["train_s"]
+        build_s = train_s + idx.build_times["add_s"]
+        idx.build_times["train_s"] = train_s
+        info["readd"] = (
+            "training (k-means, SQ) kept from the first build; rows re-added with exact assignment"
+        )
+        info["stages"], info["params"] = idx.build_times, idx.params
+        idx.save(out)
+        size = dir_bytes(out)
     else:
         idx = make_faiss(backend, args, args.n)
         idx.build(x, keys)
@@ -352,7 +372,7 @@ def main(argv=None) -> None:
                 "disk_mib": round(args.n * args.dim * 4 / 2**20, 1),
                 "build_peak_rss_mib": None,
             }
-        elif built.exists() and not args.rebuild:
+        elif built.exists() and not args.rebuild and not (args.readd and backend == "faiss-ivf"):
             b = json.loads(built.read_text())
         else:
             b = spawn(backend, "build", args, argv)

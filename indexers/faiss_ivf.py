@@ -136,6 +136,7 @@ class FaissIVFIndex(_FaissIndex):
         self.seed, self.progress = int(seed), bool(progress)
         self._centroids: np.ndarray | None = None
         self._list_of_row: np.ndarray | None = None
+        self._view: np.ndarray | None = None
         #: Seconds spent in each build stage (train, add).
         self.build_times: dict[str, float] = {}
 
@@ -199,6 +200,21 @@ class FaissIVFIndex(_FaissIndex):
             index.k_factor = float(self.k_factor)
         self.build_times["train_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
+        lists = self._add_all(vectors, index, ivf, centroids)
+        self.build_times["add_s"] = time.perf_counter() - t1
+        self._centroids, self._list_of_row = centroids, lists
+        self.effective = {"nlist": nlist}
+        return index
+
+    def _add_all(self, vectors: np.ndarray, index, ivf, centroids: np.ndarray) -> np.ndarray:
+        """Add ``vectors`` in chunks, each row to its exact nearest centroid; returns the list of every row.
+
+        Assigning with the HNSW quantizer (efSearch 16) put 7 % of the rows of a 1M table in a wrong
+        list and piled them into a few hub lists (largest 11,776 rows against 3,850 with exact
+        assignment), which cost both recall and speed.
+        """
+        faiss = _faiss()
+        n = vectors.shape[0]
         lists = np.empty(n, dtype=np.int32)
         starts = range(0, n, self.add_chunk)
         if self.progress:
@@ -207,16 +223,29 @@ class FaissIVFIndex(_FaissIndex):
             starts = tqdm(starts, desc="faiss-ivf add", unit="chunk", mininterval=5)
         for s in starts:
             chunk = np.ascontiguousarray(vectors[s : s + self.add_chunk], dtype=np.float32)
-            _, assign = quant.search(chunk, 1)
-            lists[s : s + chunk.shape[0]] = assign[:, 0]
-            ivf.add_core(chunk.shape[0], faiss.swig_ptr(chunk), None, faiss.swig_ptr(assign.ravel()))
+            assign = np.empty(chunk.shape[0], dtype=np.int64)
+            for a in range(0, chunk.shape[0], 20_000):
+                assign[a : a + 20_000] = np.argmax(chunk[a : a + 20_000] @ centroids.T, axis=1)
+            lists[s : s + chunk.shape[0]] = assign
+            ivf.add_core(chunk.shape[0], faiss.swig_ptr(chunk), None, faiss.swig_ptr(assign))
             if index is not ivf:
                 index.refine_index.add(chunk)
                 index.ntotal = ivf.ntotal
-        self.build_times["add_s"] = time.perf_counter() - t1
-        self._centroids, self._list_of_row = centroids, lists
-        self.effective = {"nlist": nlist}
-        return index
+        return lists
+
+    def readd(self, vectors: np.ndarray) -> None:
+        """Empty the lists and add ``vectors`` (same rows and keys) again with the trained centroids."""
+        import time
+
+        t = time.perf_counter()
+        ivf = self._ivf()
+        ivf.reset()
+        if self.refine != "none":
+            self._index.refine_index.reset()
+            self._index.ntotal = 0
+        self._view = None
+        self._list_of_row = self._add_all(vectors, self._index, ivf, self.centroids)
+        self.build_times["add_s"] = time.perf_counter() - t
 
     def _after_load(self, config: dict[str, Any]) -> None:
         self.effective = dict(config.get("effective") or {})
@@ -280,7 +309,7 @@ class FaissIVFIndex(_FaissIndex):
             ivf.sel = sel
         if self.quantizer == "hnsw":
             qp = faiss.SearchParametersHNSW()
-            qp.efSearch = max(2 * int(nprobe), 32)
+            qp.efSearch = max(4 * int(nprobe), 64)
             ivf.quantizer_params = qp
             self._keep = qp
         if self.refine == "none":
