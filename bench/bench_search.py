@@ -84,6 +84,11 @@ def parse_args(argv=None):
     p.add_argument("--out", default=str(HERE / "results"))
     p.add_argument("--name", default=None, help="output stem (default search_1m / search_<n/1000>k)")
     p.add_argument("--merge", action="store_true", help="keep other backends' rows of an earlier run")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write the report from the per-backend JSON already in workdir",
+    )
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--phase", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -372,11 +377,16 @@ def main(argv=None) -> None:
                 "disk_mib": round(args.n * args.dim * 4 / 2**20, 1),
                 "build_peak_rss_mib": None,
             }
-        elif built.exists() and not args.rebuild and not (args.readd and backend == "faiss-ivf"):
+        elif args.report_only or (
+            built.exists() and not args.rebuild and not (args.readd and backend == "faiss-ivf")
+        ):
             b = json.loads(built.read_text())
         else:
             b = spawn(backend, "build", args, argv)
-        s = spawn(backend, "search", args, argv)
+        if args.report_only:
+            s = json.loads((wd / f"{backend}.search.json").read_text())
+        else:
+            s = spawn(backend, "search", args, argv)
         rows.append({"backend": backend, "knob": KNOB[backend], **b, **s})
         print(json.dumps({k: v for k, v in rows[-1].items() if k != "sweep"}), flush=True)
     res = {
