@@ -321,7 +321,49 @@ class FaissIVFIndex(_FaissIndex):
         return params
 
     def _search(self, queries: np.ndarray, k: int, sel, *, nprobe: int | None = None):
-        return self._index.search(queries, k, params=self._params(nprobe or self.nprobe, sel))
+        """Route each query to its ``nprobe`` nearest lists by exact centroid similarity (a
+        ``(nq, nlist)`` matrix product), scan them, re-rank ``k * k_factor`` candidates.
+
+        At 1M x 768 routing through the HNSW quantizer (efSearch 64) capped recall@10 at ~0.96
+        (0.906 at nprobe 16); exact routing gives 0.963 at nprobe 16 for ~0.1 ms more a query."""
+        nprobe = max(1, min(int(nprobe or self.nprobe), self.centroids.shape[0]))
+        sims = queries @ self.centroids.T
+        part = np.argpartition(-sims, nprobe - 1, axis=1)[:, :nprobe]
+        order = np.argsort(-np.take_along_axis(sims, part, 1), axis=1)
+        assign = np.ascontiguousarray(np.take_along_axis(part, order, 1).astype(np.int64))
+        dis = np.ascontiguousarray(np.take_along_axis(sims, assign, 1).astype(np.float32))
+        return self._scan(queries, k, assign, dis, sel)
+
+    def _scan(self, queries, k: int, assign: np.ndarray, dis: np.ndarray, sel, n_allowed: int | None = None):
+        """Scan the lists in ``assign`` (-1 = none) and re-rank; returns ``(scores, rows)``."""
+        faiss = _faiss()
+        nq = queries.shape[0]
+        params = faiss.SearchParametersIVF()
+        params.nprobe = int(assign.shape[1])
+        if sel is not None:
+            params.sel = sel
+        kk = k if self.refine == "none" else k * self.k_factor
+        kk = max(k, min(kk, self.ntotal if n_allowed is None else n_allowed))
+        dist = np.empty((nq, kk), dtype=np.float32)
+        rows = np.empty((nq, kk), dtype=np.int64)
+        self._ivf().search_preassigned_c(
+            nq,
+            faiss.swig_ptr(queries),
+            kk,
+            faiss.swig_ptr(assign),
+            faiss.swig_ptr(dis),
+            faiss.swig_ptr(dist),
+            faiss.swig_ptr(rows),
+            False,
+            params,
+        )
+        if self.refine != "none":
+            return self._rerank(queries, rows, k)
+        if kk < k:
+            pad = k - kk
+            dist = np.pad(dist, ((0, 0), (0, pad)), constant_values=-np.inf)
+            rows = np.pad(rows, ((0, 0), (0, pad)), constant_values=-1)
+        return dist[:, :k], rows[:, :k]
 
     def search_nprobe(
         self, queries: np.ndarray, k: int, *, nprobe: int, allowed: np.ndarray | None = None
@@ -377,7 +419,6 @@ class FaissIVFIndex(_FaissIndex):
         -------
         scores, keys : as :meth:`search`.
         """
-        faiss = _faiss()
         queries = check_queries(queries, self.dim)
         k = check_k(k)
         nq = queries.shape[0]
@@ -398,31 +439,9 @@ class FaissIVFIndex(_FaissIndex):
         assign = order[:, :width].astype(np.int64)
         dis = np.take_along_axis(sims, order[:, :width], axis=1).astype(np.float32)
         assign[np.arange(width)[None, :] >= n_lists[:, None]] = -1
-        ivf = self._ivf()
-        params = faiss.SearchParametersIVF()
-        params.nprobe = width
-        params.sel = flt.selector
-        kk = k if self.refine == "none" else k * self.k_factor
-        kk = max(k, min(kk, flt.size))
-        dist = np.empty((nq, kk), dtype=np.float32)
-        rows = np.empty((nq, kk), dtype=np.int64)
         assign = np.ascontiguousarray(assign)
         dis = np.ascontiguousarray(dis)
-        ivf.search_preassigned_c(
-            nq,
-            faiss.swig_ptr(queries),
-            kk,
-            faiss.swig_ptr(assign),
-            faiss.swig_ptr(dis),
-            faiss.swig_ptr(dist),
-            faiss.swig_ptr(rows),
-            False,
-            params,
-        )
-        if self.refine != "none":
-            dist, rows = self._rerank(queries, rows, k)
-        else:
-            dist, rows = dist[:, :k], rows[:, :k]
+        dist, rows = self._scan(queries, k, assign, dis, flt.selector, n_allowed=flt.size)
         keys = self._map.keys_of(rows)
         return np.where(keys >= 0, dist, -np.inf).astype(np.float32), keys
 
