@@ -21,6 +21,7 @@ with ``1 / selectivity`` as needed, without scanning lists that hold no allowed 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -432,7 +433,11 @@ class FaissIVFIndex(_FaissIndex):
         order = np.argsort(-sims, axis=1)
         cum = np.cumsum(flt.list_counts[order], axis=1)
         need = (cum < min(cover, flt.size)).sum(axis=1) + 1
-        n_lists = np.clip(np.maximum(need, nprobe), 1, n_useful)
+        # nprobe / selectivity lists (the allowed neighbours of a broad filter lie further out),
+        # but never more than the lists holding 2 * cover allowed rows (bounded cost)
+        wide = math.ceil(nprobe * self.ntotal / flt.size)
+        need2 = (cum < min(2 * cover, flt.size)).sum(axis=1) + 1
+        n_lists = np.clip(np.maximum(need, np.minimum(wide, need2)), 1, n_useful)
         if max_lists is not None:
             n_lists = np.minimum(n_lists, int(max_lists))
         width = int(n_lists.max())
