@@ -21,22 +21,17 @@ with ``1 / selectivity`` as needed, without scanning lists that hold no allowed 
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from embedstore.errors import ConfigError, SearchError, check_choice
+from indexers import ivf_filter
 from indexers.base import (
-    VectorIndex,
-    check_allowed,
-    check_k,
-    check_queries,
-    empty_result,
     register_index,
 )
 from indexers.faiss_index import _faiss, _FaissIndex
+from indexers.ivf_filter import IVFFilter
 from indexers.sizes import ivf_nlist
 
 STORAGES = ("sq8", "fp16")
@@ -46,33 +41,6 @@ QUANTIZERS = ("hnsw", "flat")
 
 def _sq_type(faiss, name: str):
     return {"sq8": faiss.ScalarQuantizer.QT_8bit, "fp16": faiss.ScalarQuantizer.QT_fp16}[name]
-
-
-@dataclass
-class IVFFilter:
-    """An ``allowed`` set prepared for :meth:`FaissIVFIndex.search_prepared` (reuse it across queries).
-
-    Attributes
-    ----------
-    keys : np.ndarray, int64
-        Sorted allowed keys present in the index.
-    rows : np.ndarray, int64
-        Their row positions (sorted).
-    list_counts : np.ndarray, int64, shape (nlist,)
-        Allowed rows held by each inverted list.
-    selector : faiss.IDSelectorBitmap
-        Row bitmap (``bitmap`` keeps its memory alive).
-    """
-
-    keys: np.ndarray
-    rows: np.ndarray
-    list_counts: np.ndarray
-    bitmap: np.ndarray
-    selector: Any
-
-    @property
-    def size(self) -> int:
-        return int(self.rows.size)
 
 
 @register_index
@@ -302,25 +270,6 @@ class FaissIVFIndex(_FaissIndex):
 
     # ------------------------------------------------------------------ search
 
-    def _params(self, nprobe: int, sel):
-        faiss = _faiss()
-        ivf = faiss.SearchParametersIVF()
-        ivf.nprobe = int(nprobe)
-        if sel is not None:
-            ivf.sel = sel
-        if self.quantizer == "hnsw":
-            qp = faiss.SearchParametersHNSW()
-            qp.efSearch = max(4 * int(nprobe), 64)
-            ivf.quantizer_params = qp
-            self._keep = qp
-        if self.refine == "none":
-            return ivf
-        params = faiss.IndexRefineSearchParameters()
-        params.k_factor = float(self.k_factor)
-        params.base_index_params = ivf
-        self._keep_ivf = ivf
-        return params
-
     def _search(self, queries: np.ndarray, k: int, sel, *, nprobe: int | None = None):
         """Route each query to its ``nprobe`` nearest lists by exact centroid similarity (a
         ``(nq, nlist)`` matrix product), scan them, re-rank ``k * k_factor`` candidates.
@@ -378,17 +327,8 @@ class FaissIVFIndex(_FaissIndex):
             self.nprobe = old
 
     def prepare_filter(self, allowed: np.ndarray) -> IVFFilter:
-        """Rows, per-list counts and a bitmap selector of ``allowed`` keys (unknown keys dropped)."""
-        faiss = _faiss()
-        checked = check_allowed(allowed)
-        rows = np.sort(self._map.rows_of(checked if checked is not None else np.zeros(0, np.int64)))
-        n = self.ntotal
-        mask = np.zeros(n, dtype=bool)
-        mask[rows] = True
-        bitmap = np.packbits(mask, bitorder="little")
-        sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
-        counts = np.bincount(self.list_of_row[rows], minlength=self.centroids.shape[0]).astype(np.int64)
-        return IVFFilter(self._map.keys[rows], rows, counts, bitmap, sel)
+        """Rows, per-list counts and a bitmap selector of ``allowed`` keys (:func:`indexers.ivf_filter.prepare`)."""
+        return ivf_filter.prepare(self, allowed)
 
     def search_prepared(
         self,
@@ -400,55 +340,10 @@ class FaissIVFIndex(_FaissIndex):
         nprobe: int | None = None,
         max_lists: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Filter-aware search: probe only lists holding allowed rows, nearest first.
-
-        Parameters
-        ----------
-        queries : np.ndarray, shape (n_queries, dim)
-        k : int
-        flt : IVFFilter
-            From :meth:`prepare_filter`.
-        cover : int, optional
-            Stop adding lists once they hold this many allowed rows (default ``10_000``,
-            see :func:`indexers.choose.filter_cover`).
-        nprobe : int, optional
-            At least this many lists (with allowed rows) are probed (default: the index's).
-        max_lists : int, optional
-            Upper bound on probed lists (default: all lists with allowed rows).
-
-        Returns
-        -------
-        scores, keys : as :meth:`search`.
-        """
-        queries = check_queries(queries, self.dim)
-        k = check_k(k)
-        nq = queries.shape[0]
-        if flt.size == 0 or nq == 0:
-            return empty_result(nq, k)
-        cover = 10_000 if cover is None else int(cover)
-        nprobe = self.nprobe if nprobe is None else int(nprobe)
-        n_useful = int(np.count_nonzero(flt.list_counts))
-        sims = queries @ self.centroids.T  # (nq, nlist)
-        sims[:, flt.list_counts == 0] = -np.inf
-        order = np.argsort(-sims, axis=1)
-        cum = np.cumsum(flt.list_counts[order], axis=1)
-        need = (cum < min(cover, flt.size)).sum(axis=1) + 1
-        # nprobe / selectivity lists (the allowed neighbours of a broad filter lie further out),
-        # but never more than the lists holding 2 * cover allowed rows (bounded cost)
-        wide = math.ceil(nprobe * self.ntotal / flt.size)
-        need2 = (cum < min(2 * cover, flt.size)).sum(axis=1) + 1
-        n_lists = np.clip(np.maximum(need, np.minimum(wide, need2)), 1, n_useful)
-        if max_lists is not None:
-            n_lists = np.minimum(n_lists, int(max_lists))
-        width = int(n_lists.max())
-        assign = order[:, :width].astype(np.int64)
-        dis = np.take_along_axis(sims, order[:, :width], axis=1).astype(np.float32)
-        assign[np.arange(width)[None, :] >= n_lists[:, None]] = -1
-        assign = np.ascontiguousarray(assign)
-        dis = np.ascontiguousarray(dis)
-        dist, rows = self._scan(queries, k, assign, dis, flt.selector, n_allowed=flt.size)
-        keys = self._map.keys_of(rows)
-        return np.where(keys >= 0, dist, -np.inf).astype(np.float32), keys
+        """Filter-aware search (:func:`indexers.ivf_filter.search_prepared`)."""
+        return ivf_filter.search_prepared(
+            self, queries, k, flt, cover=cover, nprobe=nprobe, max_lists=max_lists
+        )
 
     def _refine_view(self) -> np.ndarray | None:
         """Zero-copy ``(n, dim)`` view of an fp16 or flat refine copy (``None`` for sq8/none)."""
@@ -485,8 +380,3 @@ class FaissIVFIndex(_FaissIndex):
             out_s = np.pad(out_s, ((0, 0), (0, pad)), constant_values=-np.inf)
             out_r = np.pad(out_r, ((0, 0), (0, pad)), constant_values=-1)
         return out_s, out_r
-
-
-def is_filter_aware(index: VectorIndex) -> bool:
-    """Whether ``index`` supports :meth:`FaissIVFIndex.search_prepared`."""
-    return isinstance(index, FaissIVFIndex)
