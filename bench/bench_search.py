@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -94,6 +93,9 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+from measure import dir_bytes, recall_at_k, rss_mib  # noqa: E402
+
+
 def workdir_of(args) -> Path:
     from embedstore.config import cache_dir
 
@@ -101,27 +103,6 @@ def workdir_of(args) -> Path:
     d = base / f"n{args.n}_d{args.dim}_s{args.seed}"
     d.mkdir(parents=True, exist_ok=True)
     return d
-
-
-def rss_mib() -> tuple[float, float]:
-    """(current VmRSS, peak VmHWM) of this process, MiB."""
-    cur = peak = 0.0
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            cur = int(line.split()[1]) / 1024
-        elif line.startswith("VmHWM:"):
-            peak = int(line.split()[1]) / 1024
-    return cur, max(peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-
-
-def dir_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
-
-
-def recall_at_k(truth, got) -> float:
-    import numpy as np
-
-    return float(np.mean([np.isin(t, g).mean() for t, g in zip(truth, got)]))
 
 
 # ----------------------------------------------------------------------------- children
