@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -76,12 +75,25 @@ def parse_args(argv=None):
     p.add_argument("--nlist", type=int, default=None, help="faiss-ivf lists (default: the index's rule)")
     p.add_argument("--workdir", default=None, help="saved indexes (default: cache_dir()/bench_search)")
     p.add_argument("--rebuild", action="store_true", help="rebuild indexes already saved in workdir")
+    p.add_argument(
+        "--readd",
+        action="store_true",
+        help="faiss-ivf: keep the saved training, re-add the rows (new assignment)",
+    )
     p.add_argument("--out", default=str(HERE / "results"))
     p.add_argument("--name", default=None, help="output stem (default search_1m / search_<n/1000>k)")
     p.add_argument("--merge", action="store_true", help="keep other backends' rows of an earlier run")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write the report from the per-backend JSON already in workdir",
+    )
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--phase", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
+
+
+from measure import dir_bytes, recall_at_k, rss_mib  # noqa: E402
 
 
 def workdir_of(args) -> Path:
@@ -91,27 +103,6 @@ def workdir_of(args) -> Path:
     d = base / f"n{args.n}_d{args.dim}_s{args.seed}"
     d.mkdir(parents=True, exist_ok=True)
     return d
-
-
-def rss_mib() -> tuple[float, float]:
-    """(current VmRSS, peak VmHWM) of this process, MiB."""
-    cur = peak = 0.0
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            cur = int(line.split()[1]) / 1024
-        elif line.startswith("VmHWM:"):
-            peak = int(line.split()[1]) / 1024
-    return cur, max(peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-
-
-def dir_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
-
-
-def recall_at_k(truth, got) -> float:
-    import numpy as np
-
-    return float(np.mean([np.isin(t, g).mean() for t, g in zip(truth, got)]))
 
 
 # ----------------------------------------------------------------------------- children
@@ -177,6 +168,21 @@ def child_build(backend: str, args, wd: Path) -> dict:
         idx.save(out)
         size = dir_bytes(out)
         info["params"] = idx.params
+    elif backend == "faiss-ivf" and args.readd and (out / "index.json").exists():
+        from indexers import load_index
+
+        old = json.loads((wd / "faiss-ivf.build.json").read_text())
+        idx = load_index(out)
+        idx.readd(x)
+        train_s = old["stages"]["train_s"]
+        build_s = train_s + idx.build_times["add_s"]
+        idx.build_times["train_s"] = train_s
+        info["readd"] = (
+            "training (k-means, SQ) kept from the first build; rows re-added with exact assignment"
+        )
+        info["stages"], info["params"] = idx.build_times, idx.params
+        idx.save(out)
+        size = dir_bytes(out)
     else:
         idx = make_faiss(backend, args, args.n)
         idx.build(x, keys)
@@ -352,11 +358,16 @@ def main(argv=None) -> None:
                 "disk_mib": round(args.n * args.dim * 4 / 2**20, 1),
                 "build_peak_rss_mib": None,
             }
-        elif built.exists() and not args.rebuild:
+        elif args.report_only or (
+            built.exists() and not args.rebuild and not (args.readd and backend == "faiss-ivf")
+        ):
             b = json.loads(built.read_text())
         else:
             b = spawn(backend, "build", args, argv)
-        s = spawn(backend, "search", args, argv)
+        if args.report_only:
+            s = json.loads((wd / f"{backend}.search.json").read_text())
+        else:
+            s = spawn(backend, "search", args, argv)
         rows.append({"backend": backend, "knob": KNOB[backend], **b, **s})
         print(json.dumps({k: v for k, v in rows[-1].items() if k != "sweep"}), flush=True)
     res = {

@@ -21,21 +21,17 @@ with ``1 / selectivity`` as needed, without scanning lists that hold no allowed 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from embedstore.errors import ConfigError, SearchError, check_choice
+from indexers import ivf_filter
 from indexers.base import (
-    VectorIndex,
-    check_allowed,
-    check_k,
-    check_queries,
-    empty_result,
     register_index,
 )
 from indexers.faiss_index import _faiss, _FaissIndex
+from indexers.ivf_filter import IVFFilter
 from indexers.sizes import ivf_nlist
 
 STORAGES = ("sq8", "fp16")
@@ -45,33 +41,6 @@ QUANTIZERS = ("hnsw", "flat")
 
 def _sq_type(faiss, name: str):
     return {"sq8": faiss.ScalarQuantizer.QT_8bit, "fp16": faiss.ScalarQuantizer.QT_fp16}[name]
-
-
-@dataclass
-class IVFFilter:
-    """An ``allowed`` set prepared for :meth:`FaissIVFIndex.search_prepared` (reuse it across queries).
-
-    Attributes
-    ----------
-    keys : np.ndarray, int64
-        Sorted allowed keys present in the index.
-    rows : np.ndarray, int64
-        Their row positions (sorted).
-    list_counts : np.ndarray, int64, shape (nlist,)
-        Allowed rows held by each inverted list.
-    selector : faiss.IDSelectorBitmap
-        Row bitmap (``bitmap`` keeps its memory alive).
-    """
-
-    keys: np.ndarray
-    rows: np.ndarray
-    list_counts: np.ndarray
-    bitmap: np.ndarray
-    selector: Any
-
-    @property
-    def size(self) -> int:
-        return int(self.rows.size)
 
 
 @register_index
@@ -136,6 +105,7 @@ class FaissIVFIndex(_FaissIndex):
         self.seed, self.progress = int(seed), bool(progress)
         self._centroids: np.ndarray | None = None
         self._list_of_row: np.ndarray | None = None
+        self._view: np.ndarray | None = None
         #: Seconds spent in each build stage (train, add).
         self.build_times: dict[str, float] = {}
 
@@ -199,6 +169,21 @@ class FaissIVFIndex(_FaissIndex):
             index.k_factor = float(self.k_factor)
         self.build_times["train_s"] = time.perf_counter() - t0
         t1 = time.perf_counter()
+        lists = self._add_all(vectors, index, ivf, centroids)
+        self.build_times["add_s"] = time.perf_counter() - t1
+        self._centroids, self._list_of_row = centroids, lists
+        self.effective = {"nlist": nlist}
+        return index
+
+    def _add_all(self, vectors: np.ndarray, index, ivf, centroids: np.ndarray) -> np.ndarray:
+        """Add ``vectors`` in chunks, each row to its exact nearest centroid; returns the list of every row.
+
+        Assigning with the HNSW quantizer (efSearch 16) put 7 % of the rows of a 1M table in a wrong
+        list and piled them into a few hub lists (largest 11,776 rows against 3,850 with exact
+        assignment), which cost both recall and speed.
+        """
+        faiss = _faiss()
+        n = vectors.shape[0]
         lists = np.empty(n, dtype=np.int32)
         starts = range(0, n, self.add_chunk)
         if self.progress:
@@ -207,16 +192,29 @@ class FaissIVFIndex(_FaissIndex):
             starts = tqdm(starts, desc="faiss-ivf add", unit="chunk", mininterval=5)
         for s in starts:
             chunk = np.ascontiguousarray(vectors[s : s + self.add_chunk], dtype=np.float32)
-            _, assign = quant.search(chunk, 1)
-            lists[s : s + chunk.shape[0]] = assign[:, 0]
-            ivf.add_core(chunk.shape[0], faiss.swig_ptr(chunk), None, faiss.swig_ptr(assign.ravel()))
+            assign = np.empty(chunk.shape[0], dtype=np.int64)
+            for a in range(0, chunk.shape[0], 20_000):
+                assign[a : a + 20_000] = np.argmax(chunk[a : a + 20_000] @ centroids.T, axis=1)
+            lists[s : s + chunk.shape[0]] = assign
+            ivf.add_core(chunk.shape[0], faiss.swig_ptr(chunk), None, faiss.swig_ptr(assign))
             if index is not ivf:
                 index.refine_index.add(chunk)
                 index.ntotal = ivf.ntotal
-        self.build_times["add_s"] = time.perf_counter() - t1
-        self._centroids, self._list_of_row = centroids, lists
-        self.effective = {"nlist": nlist}
-        return index
+        return lists
+
+    def readd(self, vectors: np.ndarray) -> None:
+        """Empty the lists and add ``vectors`` (same rows and keys) again with the trained centroids."""
+        import time
+
+        t = time.perf_counter()
+        ivf = self._ivf()
+        ivf.reset()
+        if self.refine != "none":
+            self._index.refine_index.reset()
+            self._index.ntotal = 0
+        self._view = None
+        self._list_of_row = self._add_all(vectors, self._index, ivf, self.centroids)
+        self.build_times["add_s"] = time.perf_counter() - t
 
     def _after_load(self, config: dict[str, Any]) -> None:
         self.effective = dict(config.get("effective") or {})
@@ -272,27 +270,50 @@ class FaissIVFIndex(_FaissIndex):
 
     # ------------------------------------------------------------------ search
 
-    def _params(self, nprobe: int, sel):
-        faiss = _faiss()
-        ivf = faiss.SearchParametersIVF()
-        ivf.nprobe = int(nprobe)
-        if sel is not None:
-            ivf.sel = sel
-        if self.quantizer == "hnsw":
-            qp = faiss.SearchParametersHNSW()
-            qp.efSearch = max(2 * int(nprobe), 32)
-            ivf.quantizer_params = qp
-            self._keep = qp
-        if self.refine == "none":
-            return ivf
-        params = faiss.IndexRefineSearchParameters()
-        params.k_factor = float(self.k_factor)
-        params.base_index_params = ivf
-        self._keep_ivf = ivf
-        return params
-
     def _search(self, queries: np.ndarray, k: int, sel, *, nprobe: int | None = None):
-        return self._index.search(queries, k, params=self._params(nprobe or self.nprobe, sel))
+        """Route each query to its ``nprobe`` nearest lists by exact centroid similarity (a
+        ``(nq, nlist)`` matrix product), scan them, re-rank ``k * k_factor`` candidates.
+
+        At 1M x 768 routing through the HNSW quantizer (efSearch 64) capped recall@10 at ~0.96
+        (0.906 at nprobe 16); exact routing gives 0.963 at nprobe 16 for ~0.1 ms more a query."""
+        nprobe = max(1, min(int(nprobe or self.nprobe), self.centroids.shape[0]))
+        sims = queries @ self.centroids.T
+        part = np.argpartition(-sims, nprobe - 1, axis=1)[:, :nprobe]
+        order = np.argsort(-np.take_along_axis(sims, part, 1), axis=1)
+        assign = np.ascontiguousarray(np.take_along_axis(part, order, 1).astype(np.int64))
+        dis = np.ascontiguousarray(np.take_along_axis(sims, assign, 1).astype(np.float32))
+        return self._scan(queries, k, assign, dis, sel)
+
+    def _scan(self, queries, k: int, assign: np.ndarray, dis: np.ndarray, sel, n_allowed: int | None = None):
+        """Scan the lists in ``assign`` (-1 = none) and re-rank; returns ``(scores, rows)``."""
+        faiss = _faiss()
+        nq = queries.shape[0]
+        params = faiss.SearchParametersIVF()
+        params.nprobe = int(assign.shape[1])
+        if sel is not None:
+            params.sel = sel
+        kk = k if self.refine == "none" else k * self.k_factor
+        kk = max(k, min(kk, self.ntotal if n_allowed is None else n_allowed))
+        dist = np.empty((nq, kk), dtype=np.float32)
+        rows = np.empty((nq, kk), dtype=np.int64)
+        self._ivf().search_preassigned_c(
+            nq,
+            faiss.swig_ptr(queries),
+            kk,
+            faiss.swig_ptr(assign),
+            faiss.swig_ptr(dis),
+            faiss.swig_ptr(dist),
+            faiss.swig_ptr(rows),
+            False,
+            params,
+        )
+        if self.refine != "none":
+            return self._rerank(queries, rows, k)
+        if kk < k:
+            pad = k - kk
+            dist = np.pad(dist, ((0, 0), (0, pad)), constant_values=-np.inf)
+            rows = np.pad(rows, ((0, 0), (0, pad)), constant_values=-1)
+        return dist[:, :k], rows[:, :k]
 
     def search_nprobe(
         self, queries: np.ndarray, k: int, *, nprobe: int, allowed: np.ndarray | None = None
@@ -306,17 +327,8 @@ class FaissIVFIndex(_FaissIndex):
             self.nprobe = old
 
     def prepare_filter(self, allowed: np.ndarray) -> IVFFilter:
-        """Rows, per-list counts and a bitmap selector of ``allowed`` keys (unknown keys dropped)."""
-        faiss = _faiss()
-        checked = check_allowed(allowed)
-        rows = np.sort(self._map.rows_of(checked if checked is not None else np.zeros(0, np.int64)))
-        n = self.ntotal
-        mask = np.zeros(n, dtype=bool)
-        mask[rows] = True
-        bitmap = np.packbits(mask, bitorder="little")
-        sel = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
-        counts = np.bincount(self.list_of_row[rows], minlength=self.centroids.shape[0]).astype(np.int64)
-        return IVFFilter(self._map.keys[rows], rows, counts, bitmap, sel)
+        """Rows, per-list counts and a bitmap selector of ``allowed`` keys (:func:`indexers.ivf_filter.prepare`)."""
+        return ivf_filter.prepare(self, allowed)
 
     def search_prepared(
         self,
@@ -328,74 +340,10 @@ class FaissIVFIndex(_FaissIndex):
         nprobe: int | None = None,
         max_lists: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Filter-aware search: probe only lists holding allowed rows, nearest first.
-
-        Parameters
-        ----------
-        queries : np.ndarray, shape (n_queries, dim)
-        k : int
-        flt : IVFFilter
-            From :meth:`prepare_filter`.
-        cover : int, optional
-            Stop adding lists once they hold this many allowed rows (default ``10_000``,
-            see :func:`indexers.choose.filter_cover`).
-        nprobe : int, optional
-            At least this many lists (with allowed rows) are probed (default: the index's).
-        max_lists : int, optional
-            Upper bound on probed lists (default: all lists with allowed rows).
-
-        Returns
-        -------
-        scores, keys : as :meth:`search`.
-        """
-        faiss = _faiss()
-        queries = check_queries(queries, self.dim)
-        k = check_k(k)
-        nq = queries.shape[0]
-        if flt.size == 0 or nq == 0:
-            return empty_result(nq, k)
-        cover = 10_000 if cover is None else int(cover)
-        nprobe = self.nprobe if nprobe is None else int(nprobe)
-        n_useful = int(np.count_nonzero(flt.list_counts))
-        sims = queries @ self.centroids.T  # (nq, nlist)
-        sims[:, flt.list_counts == 0] = -np.inf
-        order = np.argsort(-sims, axis=1)
-        cum = np.cumsum(flt.list_counts[order], axis=1)
-        need = (cum < min(cover, flt.size)).sum(axis=1) + 1
-        n_lists = np.clip(np.maximum(need, nprobe), 1, n_useful)
-        if max_lists is not None:
-            n_lists = np.minimum(n_lists, int(max_lists))
-        width = int(n_lists.max())
-        assign = order[:, :width].astype(np.int64)
-        dis = np.take_along_axis(sims, order[:, :width], axis=1).astype(np.float32)
-        assign[np.arange(width)[None, :] >= n_lists[:, None]] = -1
-        ivf = self._ivf()
-        params = faiss.SearchParametersIVF()
-        params.nprobe = width
-        params.sel = flt.selector
-        kk = k if self.refine == "none" else k * self.k_factor
-        kk = max(k, min(kk, flt.size))
-        dist = np.empty((nq, kk), dtype=np.float32)
-        rows = np.empty((nq, kk), dtype=np.int64)
-        assign = np.ascontiguousarray(assign)
-        dis = np.ascontiguousarray(dis)
-        ivf.search_preassigned_c(
-            nq,
-            faiss.swig_ptr(queries),
-            kk,
-            faiss.swig_ptr(assign),
-            faiss.swig_ptr(dis),
-            faiss.swig_ptr(dist),
-            faiss.swig_ptr(rows),
-            False,
-            params,
+        """Filter-aware search (:func:`indexers.ivf_filter.search_prepared`)."""
+        return ivf_filter.search_prepared(
+            self, queries, k, flt, cover=cover, nprobe=nprobe, max_lists=max_lists
         )
-        if self.refine != "none":
-            dist, rows = self._rerank(queries, rows, k)
-        else:
-            dist, rows = dist[:, :k], rows[:, :k]
-        keys = self._map.keys_of(rows)
-        return np.where(keys >= 0, dist, -np.inf).astype(np.float32), keys
 
     def _refine_view(self) -> np.ndarray | None:
         """Zero-copy ``(n, dim)`` view of an fp16 or flat refine copy (``None`` for sq8/none)."""
@@ -432,8 +380,3 @@ class FaissIVFIndex(_FaissIndex):
             out_s = np.pad(out_s, ((0, 0), (0, pad)), constant_values=-np.inf)
             out_r = np.pad(out_r, ((0, 0), (0, pad)), constant_values=-1)
         return out_s, out_r
-
-
-def is_filter_aware(index: VectorIndex) -> bool:
-    """Whether ``index`` supports :meth:`FaissIVFIndex.search_prepared`."""
-    return isinstance(index, FaissIVFIndex)
