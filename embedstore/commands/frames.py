@@ -64,6 +64,15 @@ def train_frames(
     segment: Annotated[float, typer.Option(help="Training segment length, seconds.")] = 60.0,
     hop: Annotated[float, typer.Option(help="Hop between training segments, seconds.")] = 30.0,
     patience: Annotated[int, typer.Option(help="Early-stopping patience, epochs.")] = 6,
+    monitor: Annotated[
+        str, typer.Option(help="Early stopping on the validation score (decodes every epoch) or loss.")
+    ] = "score",
+    max_pos_weight: Annotated[
+        float,
+        typer.Option(
+            help="Cap of the positive-class weight of beats/downbeats/changes (1: calibrated probabilities)."
+        ),
+    ] = 100.0,
     where: Annotated[str | None, typer.Option(help="SQL filter on the store's recordings.")] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N recordings.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -94,6 +103,8 @@ def train_frames(
         patience=patience,
         seed=seed,
         beat_method=beat_method,
+        monitor=monitor,
+        max_pos_weight=max_pos_weight,
     )
     parts = encoder.split("+")
     kw = {"num_models": madmom_models} if madmom_models != 8 and "madmom" in parts else {}
