@@ -160,3 +160,25 @@ def test_auto_mode_is_the_measured_choice_and_keeps_old_indexes_exact(vit_dir, m
     # off the CPU the measured CPU choice does not apply
     assert auto_mode("int8", dtype="auto", device="cuda") == "eager"
     assert auto_mode("int8", dtype="auto", device="cpu") == "int8"
+
+
+def test_index_command_takes_the_mode_and_stores_it(mert_dir, tmp_path):
+    import soundfile as sf
+    from typer.testing import CliRunner
+
+    from embedstore.cli import app
+    from embedstore.store import Store
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        sf.write(audio / f"take{i}.wav", (0.1 * rng.standard_normal(8000 * 3)).astype(np.float32), 8000)
+    store = tmp_path / "s.lance"
+    args = ["index", str(audio), "--store", str(store), "-e", f"hf:{mert_dir}", "--window", "1", "--hop", "1"]
+    res = CliRunner().invoke(app, [*args, "--mode", "int8", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    params = {s.provenance["params"].get("mode") for s in Store(store).spaces()}
+    assert params == {"int8"}
+    bad = CliRunner().invoke(app, [*args, "--mode", "turbo", "--no-progress"])
+    assert bad.exit_code != 0 and "turbo" in bad.output

@@ -48,6 +48,12 @@ def index(
     dtype: Annotated[
         str | None, typer.Option(help="auto, float32 or bfloat16 (transformers encoders).")
     ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="auto, eager, compile or int8 (transformers encoders; see bench/results/encoder_modes.md)."
+        ),
+    ] = None,
     batch_files: Annotated[int, typer.Option(help="Files per reader/writer batch.")] = 16,
     batch_windows: Annotated[int, typer.Option(help="Windows per encoder forward pass.")] = 32,
     workers: Annotated[int | None, typer.Option(help="Decoding threads or processes.")] = None,
@@ -93,6 +99,8 @@ def index(
         kw["model_path"] = str(model_path)
     if dtype is not None:
         kw["dtype"] = dtype
+    if mode is not None:
+        kw["mode"] = mode
     rep = index_paths(
         paths,
         store,
