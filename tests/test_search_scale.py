@@ -230,3 +230,8 @@ def test_cli_memory_budget_option(chroma_store):
     assert ok.exit_code == 0, ok.output
     bad = CliRunner().invoke(app, [*base, "--memory-budget", "lots"])
     assert bad.exit_code != 0 and "invalid size" in bad.output
+    # the batched path (several queries, --all) honours the budget too
+    many = ["search", "--store", str(chroma_store.uri), "--all", "-k", "3", "--json"]
+    assert CliRunner().invoke(app, [*many, "--memory-budget", "2GB"]).exit_code == 0
+    tiny = CliRunner().invoke(app, [*many, "--memory-budget", "64"])
+    assert tiny.exit_code != 0 and "fits" in tiny.output

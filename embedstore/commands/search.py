@@ -79,39 +79,7 @@ def search(
     lay: int | str | None = int(layer) if layer is not None and layer.lstrip("-").isdigit() else layer
     queries, ids = list(query or []), list(rec_id or [])
     single = len(queries) + len(ids) == 1 and not all_recordings and queries_from is None
-    if not single or (queries and queries[0].is_dir()):
-        from embedstore.search.batch import search_queries
-
-        results = search_queries(
-            store,
-            paths=queries,
-            recording_ids=ids,
-            queries_from=queries_from,
-            all_recordings=all_recordings,
-            encoder=encoder,
-            layer=lay,
-            pooling=pooling,
-            k=k,
-            where=where,
-            exclude_same_recording=exclude_same_recording,
-            start_s=start,
-            end_s=end,
-            windows=windows,
-            backend=backend,
-            mode=mode,
-            any_piece=any_piece,
-            piece_column=piece_column,
-            refine=refine,
-            features=features,
-        )
-        _print_many(results, json_out)
-        return
-    from embedstore.search import search as do_search
-
-    res = do_search(
-        store,
-        query_path=queries[0] if queries else None,
-        recording_id=ids[0] if ids else None,
+    options = dict(
         encoder=encoder,
         layer=lay,
         pooling=pooling,
@@ -128,6 +96,27 @@ def search(
         refine=refine,
         features=features,
         memory_budget=memory_budget,
+    )
+    if not single or (queries and queries[0].is_dir()):
+        from embedstore.search.batch import search_queries
+
+        results = search_queries(
+            store,
+            paths=queries,
+            recording_ids=ids,
+            queries_from=queries_from,
+            all_recordings=all_recordings,
+            **options,
+        )
+        _print_many(results, json_out)
+        return
+    from embedstore.search import search as do_search
+
+    res = do_search(
+        store,
+        query_path=queries[0] if queries else None,
+        recording_id=ids[0] if ids else None,
+        **options,  # type: ignore[arg-type]
     )
     if json_out:
         print_json([h.as_dict() for h in res.hits])

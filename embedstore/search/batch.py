@@ -28,10 +28,11 @@ from embedstore.search.engine import HIT_CORE_COLUMNS, _check_request, search
 from embedstore.search.interpretation_mode import interpretation_search
 from embedstore.search.passages import attach_best_windows
 from embedstore.search.queries import query_vector
-from embedstore.search.ranking import load_space, ranked
+from embedstore.search.ranking import DEFAULT_MEMORY_BUDGET, load_space, ranked
 from embedstore.search.results import Hit, SearchResult, hits_from_keys, plain
 from embedstore.store import CORE_RECORDING_COLUMNS, Store
 from embedstore.utils import sha256_file
+from indexers.choose import parse_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -119,6 +120,7 @@ def search_many(
     piece_column: str = "piece_id",
     refine: bool | None = None,
     features: str = "embeddings",
+    memory_budget: int | str = DEFAULT_MEMORY_BUDGET,
 ) -> list[SearchResult]:
     """Search with many queries at once; one :class:`SearchResult` per query, in order.
 
@@ -130,7 +132,7 @@ def search_many(
     all_recordings : bool
         Add every stored recording of the setup as a query (each excluded from its own hits).
     encoder, layer, pooling, k, where, exclude_same_recording, start_s, end_s, windows, backend, mode,
-    any_piece, piece_column, refine, features
+    any_piece, piece_column, refine, features, memory_budget
         As for :func:`embedstore.search.search`; they apply to every query.
 
     Returns
@@ -173,6 +175,7 @@ def search_many(
                 piece_column=piece_column,
                 refine=refine,
                 features=features,
+                memory_budget=memory_budget,
             )
             for kind, v in queries
         ]
@@ -243,7 +246,9 @@ def search_many(
         used = "exact (interpretation)"
     else:  # one (q, dim) search through the backend's batched search
         extra = 1 if exclude_same_recording else 0
-        scores, keys, used = ranked(st, space, es, qvecs, k + extra, allowed, backend)
+        scores, keys, used = ranked(
+            st, space, es, qvecs, k + extra, allowed, backend, memory_budget=parse_bytes(memory_budget)
+        )
         for i in range(len(queries)):
             hits = hits_from_keys(es, scores[i], keys[i])
             if exclude_same_recording and qids[i] is not None:
