@@ -128,7 +128,7 @@ def chance_baselines(manifest: str, args: dict) -> dict:
 
     from embedstore.frames.evaluate import evaluate_clips
     from embedstore.frames.features import FrameFeaturizer
-    from embedstore.frames.train import load_items
+    from embedstore.frames.items import load_items
 
     items = load_items(manifest, FrameFeaturizer(encoder="bssl"), limit=args["limit"], cache=True)
     period = float(np.median(np.concatenate([np.diff(it.targets.beats) for it in items])))
@@ -172,7 +172,7 @@ def dsp_beat_baseline(manifest: str, args: dict) -> dict:
     from embedstore.audio import load_audio
     from embedstore.frames.evaluate import evaluate_clips
     from embedstore.frames.features import FrameFeaturizer
-    from embedstore.frames.train import load_items
+    from embedstore.frames.items import load_items
 
     items = load_items(manifest, FrameFeaturizer(encoder="bssl"), limit=args["limit"], cache=True)
     t0 = time.perf_counter()
@@ -202,8 +202,8 @@ def madmom_baseline(manifest: str, args: dict, *, tuned: bool) -> dict:
     from embedstore.encoders.madmom_rnn import pool2, track_downbeats
     from embedstore.evaluation.splits import group_kfold
     from embedstore.frames.evaluate import evaluate_clips
+    from embedstore.frames.items import split_train_val
     from embedstore.frames.postprocess import tune_dbn
-    from embedstore.frames.train import split_train_val
 
     items = bench_items(manifest, "bssl", limit=args["limit"])
     acts = []
@@ -258,8 +258,9 @@ def train_final(manifest: str, row: dict, args: dict, out: str) -> dict:
     from frames_data import bench_items
 
     from embedstore.frames.features import FrameFeaturizer
+    from embedstore.frames.items import split_train_val
     from embedstore.frames.persist import save_frame_model
-    from embedstore.frames.train import TrainConfig, split_train_val, train_frame_model
+    from embedstore.frames.train import TrainConfig, train_frame_model
 
     torch.set_num_threads(args["threads"])
     enc = row["encoder"]

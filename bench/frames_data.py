@@ -79,7 +79,7 @@ def bench_items(manifest, encoder: str, *, limit=None, num_models: int = 8):
     features as ``FrameFeaturizer("madmom+...")`` computes, one pass over each whole clip), the rest from the
     featurizer's cache. Combinations are concatenated in spec order, log1p applied when ``bssl`` is a part."""
     from embedstore.frames.features import FrameFeaturizer
-    from embedstore.frames.train import FrameItem, load_items
+    from embedstore.frames.items import FrameItem, load_items
 
     parts = encoder.split("+")
     base_enc = next((p for p in parts if p != "madmom"), "bssl")

@@ -100,7 +100,8 @@ def tiny_performance(tmp_path):
 
 
 def test_targets_from_midi_and_annotations(tiny_performance):
-    from embedstore.frames.targets import read_asap_annotations, targets_from_row
+    from embedstore.frames.annotations import read_asap_annotations
+    from embedstore.frames.targets import targets_from_row
 
     row, base = tiny_performance
     ann = read_asap_annotations(base / row["annotations"])
@@ -255,7 +256,7 @@ def test_frames_at_another_rate_are_resampled_to_the_common_grid():
 @pytest.fixture(scope="module")
 def synth_items(synth_collection):
     from embedstore.frames.features import FrameFeaturizer
-    from embedstore.frames.train import load_items
+    from embedstore.frames.items import load_items
 
     return load_items(synth_collection, FrameFeaturizer(encoder="bssl"), cache=False)
 
@@ -285,8 +286,9 @@ def test_a_few_training_steps_reduce_the_loss(synth_items, kind):
 def test_save_and_reload_gives_identical_outputs_without_pickle(synth_items, tmp_path):
     from embedstore.errors import ProvenanceError
     from embedstore.frames.features import FrameFeaturizer
+    from embedstore.frames.inference import predict_activations
     from embedstore.frames.persist import load_frame_model, save_frame_model
-    from embedstore.frames.train import TrainConfig, predict_activations, train_frame_model
+    from embedstore.frames.train import TrainConfig, train_frame_model
 
     res = train_frame_model(synth_items[:3], config=TrainConfig(model="msn-mmoe", batch_size=3), max_steps=2)
     out = save_frame_model(
@@ -331,8 +333,8 @@ def test_cross_validation_is_grouped_by_piece(synth_items):
 
 
 def test_long_inputs_are_predicted_in_chunks_without_seams():
+    from embedstore.frames.inference import predict_activations
     from embedstore.frames.models import build_model
-    from embedstore.frames.train import predict_activations
 
     torch.manual_seed(0)
     m = build_model("msn-mmoe", 23)

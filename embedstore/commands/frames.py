@@ -87,9 +87,10 @@ def train_frames(
     """Train a frame model (dynamics levels, change points, beats, downbeats) and save it to --out."""
     from embedstore.errors import check_choice
     from embedstore.frames.features import FrameFeaturizer
+    from embedstore.frames.items import load_items, split_train_val
     from embedstore.frames.models import MODEL_KINDS, count_parameters
     from embedstore.frames.persist import default_model_dir, save_frame_model
-    from embedstore.frames.train import TrainConfig, load_items, split_train_val, train_frame_model
+    from embedstore.frames.train import TrainConfig, train_frame_model
 
     out = default_model_dir() if out is None else out
     check_choice("model", model, MODEL_KINDS)

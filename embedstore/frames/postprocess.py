@@ -13,7 +13,7 @@ times are returned in seconds, sorted, inside ``[0, n_frames / frame_rate)``.
 - ``beat_method="madmom"`` -- madmom's DBN bar tracker (:func:`embedstore.encoders.madmom_rnn.track_downbeats`,
   optional extra) decodes beats, downbeats and the meter (2/3/4 beats per bar) jointly; its tempo range and
   tempo-change penalty come from ``thresholds`` (``min_bpm``, ``max_bpm``, ``transition_lambda``), chosen on the
-  inner validation split by :func:`embedstore.frames.train.tune_thresholds`.
+  inner validation split by :func:`embedstore.frames.inference.tune_thresholds`.
 - :func:`downbeats_from_beats` -- picks the bar length (2, 3 or 4 beats) and phase whose beats have the highest
   mean downbeat activation (one meter per take).
 - :func:`dynamics_per_beat` -- averages the dynamics class probabilities over each beat interval and takes the most

@@ -94,8 +94,8 @@ def analyze_samples(
     saved, samples: np.ndarray, sample_rate: int, *, path: str | None = None
 ) -> FrameAnalysis:
     """Run a :class:`~embedstore.frames.persist.SavedFrameModel` on a mono signal."""
+    from embedstore.frames.inference import predict_activations
     from embedstore.frames.postprocess import events_from_activations
-    from embedstore.frames.train import predict_activations
 
     x = np.asarray(samples, dtype=np.float32)
     duration = len(x) / float(sample_rate)

@@ -29,51 +29,19 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from embedstore.errors import ConfigError, check_choice
-from embedstore.frames.targets import FrameTargets
+from embedstore.frames.inference import (
+    postprocess_item,
+    predict_activations,
+    tune_thresholds,
+    validation_score,
+)
+from embedstore.frames.items import FrameItem, segments, split_train_val
 
 BINARY_TASKS = ("change", "beat", "downbeat")
-
-
-@dataclass
-class FrameItem:
-    """One clip: features (n_frames, dim) on the common grid and its targets."""
-
-    key: str
-    group: str
-    features: np.ndarray
-    targets: FrameTargets
-    frame_rate: float
-    path: str | None = None
-    _arrays: dict | None = field(default=None, repr=False)
-
-    @property
-    def n_frames(self) -> int:
-        return int(len(self.features))
-
-    @property
-    def duration(self) -> float:
-        return float(self.targets.duration)
-
-    def target_arrays(self) -> dict[str, np.ndarray]:
-        if self._arrays is None:
-            self._arrays = self.targets.arrays(self.n_frames, self.frame_rate)
-        return self._arrays
-
-    def reference(self) -> dict:
-        """Reference events for evaluation (``None`` where unknown)."""
-        t = self.targets
-        dyn = t.dynamics
-        return {
-            "beats": t.beats if t.has_beats else None,
-            "downbeats": t.downbeats if t.has_beats else None,
-            "change_points": dyn.change_points if dyn is not None and dyn.changes_known else None,
-            "levels": self.target_arrays()["dynamics"] if dyn is not None else None,
-        }
 
 
 @dataclass
@@ -139,92 +107,6 @@ class TrainResult:
 
 
 # ------------------------------------------------------------------------------------------------ data
-def load_items(
-    data,
-    featurizer,
-    *,
-    where: str | None = None,
-    limit: int | None = None,
-    cache: bool = True,
-    group_column: str = "piece_id",
-    progress: Callable[[int, int], None] | None = None,
-) -> list[FrameItem]:
-    """Frame items from a manifest file (CSV/TSV/JSON/JSONL) or a store directory.
-
-    Parameters
-    ----------
-    data : str or Path
-        A manifest (``audio`` or ``path`` column relative to its folder; ``beats``, ``downbeats``, ``midi``/
-        ``notes``, ``t0``, ``annotations``, ``mean_velocity`` used when present) or a store (its recordings).
-    featurizer : FrameFeaturizer
-    where : str, optional
-        SQL filter on the store's recordings (stores only).
-    limit : int, optional
-        Use the first ``limit`` rows.
-    cache : bool
-        Memoise features in the user cache.
-    group_column : str
-        Grouping column for cross-validation (falls back to the clip id when missing).
-    """
-    p = Path(data)
-    if p.is_dir():
-        from embedstore.store import Store
-
-        df = Store(p, create=False).recordings(where)
-        path_col, base = "path", None
-    elif p.is_file():
-        from embedstore.metadata import read_table
-
-        df = read_table(p)
-        path_col = next((c for c in ("audio", "path", "file", "audio_path") if c in df.columns), None)
-        if path_col is None:
-            raise ConfigError(
-                f"manifest {p} has no audio column", hint="add an 'audio' column with file paths"
-            )
-        base = p.parent
-    else:
-        raise ConfigError(f"no manifest or store at {p}")
-    if limit is not None:
-        df = df.iloc[: int(limit)]
-    if len(df) == 0:
-        raise ConfigError(f"no recordings in {p}")
-    from embedstore.frames.targets import targets_from_row
-
-    items = []
-    rows = df.to_dict("records")
-    for i, row in enumerate(rows):
-        audio = Path(str(row[path_col]))
-        if not audio.is_absolute() and base is not None:
-            audio = base / audio
-        feats, dur = featurizer.file(audio, cache=cache)
-        dirs = [d for d in (base, audio.parent, audio.parent.parent) if d is not None]
-        tg = targets_from_row(row, duration=dur, base_dirs=dirs)
-        key = str(row.get("clip_id") or row.get("recording_id") or audio.stem)
-        group = row.get(group_column)
-        group = key if group is None or (isinstance(group, float) and math.isnan(group)) else str(group)
-        items.append(FrameItem(key, group, feats, tg, featurizer.frame_rate, path=str(audio)))
-        if progress is not None:
-            progress(i + 1, len(rows))
-    return items
-
-
-def segments(items: list[FrameItem], *, segment_s: float, hop_s: float) -> list[tuple[int, int, int]]:
-    """(item index, start frame, end frame) of every training segment."""
-    out = []
-    for i, it in enumerate(items):
-        n = it.n_frames
-        seg = int(round(segment_s * it.frame_rate))
-        hop = int(round(hop_s * it.frame_rate))
-        if n <= seg:
-            out.append((i, 0, n))
-            continue
-        starts = list(range(0, n - seg + 1, hop))
-        if starts[-1] + seg < n:
-            starts.append(n - seg)
-        out.extend((i, s, s + seg) for s in starts)
-    return out
-
-
 def _collate(items, segs, torch):
     n = max(e - s for _, s, e in segs)
     d = items[segs[0][0]].features.shape[1]
@@ -427,117 +309,6 @@ def evaluate_loss(model, items: list[FrameItem], *, class_weights, pos_weights, 
             tot += float(loss)
     model.train()
     return tot / max(len(items), 1)
-
-
-def validation_score(model, items: list[FrameItem], *, beat_method: str = "dbn") -> tuple[float, dict]:
-    """Mean of the beat, downbeat, dynamics and change-point F-measures on ``items`` (thresholds 0.5), and the
-    per-task values."""
-    from embedstore.frames.evaluate import evaluate_clips
-
-    clips = []
-    for it in items:
-        act = predict_activations(model, it.features, frame_rate=it.frame_rate)
-        est = postprocess_item(act, frame_rate=it.frame_rate, thresholds={}, beat_method=beat_method)
-        clips.append({"ref": it.reference(), "est": est})
-    m = {k: v["value"] for k, v in evaluate_clips(clips, n_boot=0).items() if k != "change_from_levels"}
-    vals = [v for v in m.values() if np.isfinite(v)]
-    model.train()
-    return (float(np.mean(vals)) if vals else 0.0), m
-
-
-def predict_activations(
-    model, features: np.ndarray, *, chunk_s: float = 600.0, margin_s: float = 20.0, frame_rate: float = 50.0
-) -> dict[str, np.ndarray]:
-    """Per-frame probabilities of a trained model.
-
-    Parameters
-    ----------
-    features : np.ndarray, shape (n_frames, dim)
-
-    Returns
-    -------
-    dict: ``dynamics`` (n_frames, 6) softmax probabilities; ``change``, ``beat``, ``downbeat`` (n_frames,)
-    sigmoid probabilities. Long inputs run in overlapping chunks (centres kept).
-    """
-    import torch
-
-    x = np.asarray(features, dtype=np.float32)
-    n = len(x)
-    # multiples of 16 frames keep the phase of strided layers the same as in one pass over the whole input
-    chunk = max(16, int(chunk_s * frame_rate) // 16 * 16)
-    margin = int(np.ceil(margin_s * frame_rate / 16)) * 16
-    model.eval()
-    outs: dict[str, list] = {}
-    with torch.no_grad():
-        for s in range(0, max(n, 1), chunk):
-            a, b = max(0, s - margin), min(n, s + chunk + margin)
-            o = model(torch.from_numpy(x[a:b])[None])
-            keep = slice(s - a, min(s + chunk, n) - a)
-            for k, v in o.items():
-                v = torch.softmax(v, dim=-1) if k == "dynamics" else torch.sigmoid(v)
-                outs.setdefault(k, []).append(v[0, keep].numpy())
-    return {k: np.concatenate(v).astype(np.float32) for k, v in outs.items()}
-
-
-def tune_thresholds(
-    model,
-    items: list[FrameItem],
-    *,
-    beat_method: str = "dbn",
-    grid=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9),
-) -> dict:
-    """Peak-picking thresholds maximising the pooled F-measure on ``items`` (change points always; beats and
-    downbeats in ``peaks`` mode)."""
-    from embedstore.frames.evaluate import BEAT_WINDOW_S, CHANGE_TOLERANCE_S, event_counts, f1_from_counts
-    from embedstore.frames.postprocess import pick_peaks
-
-    acts = [predict_activations(model, it.features, frame_rate=it.frame_rate) for it in items]
-    refs = [it.reference() for it in items]
-    th = {"beat": 0.5, "downbeat": 0.5, "change": 0.5}
-    tasks = [("change", "change_points", CHANGE_TOLERANCE_S, 1.0)]
-    if beat_method == "peaks":
-        tasks += [("beat", "beats", BEAT_WINDOW_S, 0.2), ("downbeat", "downbeats", BEAT_WINDOW_S, 0.8)]
-    for task, key, window, dist in tasks:
-        use = [i for i, r in enumerate(refs) if r[key] is not None]
-        if not use:
-            continue
-        scores = []
-        for g in grid:
-            c = np.array(
-                [
-                    event_counts(
-                        refs[i][key],
-                        pick_peaks(
-                            acts[i][task], frame_rate=items[i].frame_rate, threshold=g, min_distance_s=dist
-                        ),
-                        window=window,
-                    )
-                    for i in use
-                ]
-            )
-            scores.append(f1_from_counts(c[:, 0], c[:, 1], c[:, 2]))
-        th[task] = float(grid[int(np.argmax(scores))])
-    if beat_method == "madmom":
-        from embedstore.frames.postprocess import tune_dbn
-
-        th.update(
-            tune_dbn([a["beat"] for a in acts], [a["downbeat"] for a in acts], refs, items[0].frame_rate)
-        )
-    return th
-
-
-def postprocess_item(act: dict, *, frame_rate: float, thresholds: dict, beat_method: str = "dbn") -> dict:
-    from embedstore.frames.postprocess import events_from_activations
-
-    return events_from_activations(act, frame_rate=frame_rate, thresholds=thresholds, beat_method=beat_method)
-
-
-# ------------------------------------------------------------------------------------------------ CV
-def split_train_val(items: list[FrameItem], *, val_fraction: float, seed: int):
-    from embedstore.evaluation.splits import inner_split
-
-    tr, va = inner_split([it.group for it in items], val_fraction=val_fraction, seed=seed)
-    return [items[i] for i in tr], [items[i] for i in va]
 
 
 def cross_validate(
