@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from embedstore.encoders import base, bssl, handcrafted, hf, madmom_rnn, wheel  # noqa: F401  (registration)
+from embedstore.encoders import base, basic_pitch, bssl, handcrafted, hf, madmom_rnn, transkun  # noqa: F401  (registration)
 from embedstore.encoders.base import Encoder, _Entry
 from embedstore.encoders.concat import SEPARATOR, ConcatEncoder
 from embedstore.errors import ConfigError, EncoderError
