@@ -122,3 +122,55 @@ def test_interpretation_mode_restricts_to_the_piece_unless_any_piece(chroma_stor
         exclude_same_recording=True,
     )
     assert p.hits and all(h.metadata["piece_id"] == r["piece_id"] for h in p.hits)
+
+
+def test_interpretation_mode_says_which_piece_it_used_in_json(chroma_store, tmp_path):
+    """A stored query uses its own piece; an outside file's piece is inferred, and --json says so."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from embedstore.cli import app
+
+    r = chroma_store.recordings().iloc[0]
+    res = search(chroma_store, recording_id=r["recording_id"], k=3, mode="interpretation")
+    assert res.query["piece"] == {"piece": r["piece_id"], "inferred": False}
+    import soundfile as sf
+
+    x, sr = sf.read(r["path"], dtype="float32")
+    outside = tmp_path / "outside_take.flac"  # the same music at another gain: new content, no metadata
+    sf.write(outside, 0.8 * x, sr)
+    args = ["search", "--store", str(chroma_store.uri), "--query", str(outside), "-k", "2"]
+    out = CliRunner().invoke(app, [*args, "--mode", "interpretation", "--json"])
+    assert out.exit_code == 0, out.output
+    hits = json.loads(out.output)
+    assert hits and all(h["query_piece"]["piece"] == r["piece_id"] for h in hits)
+    assert hits[0]["query_piece"]["inferred"] is True
+    plain = json.loads(CliRunner().invoke(app, [*args, "--json"]).output)
+    assert "query_piece" not in plain[0]
+
+
+def test_a_passage_of_a_recording_whose_audio_is_gone_comes_with_a_warning(synth_collection, tmp_path):
+    import json
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from embedstore.cli import app
+    from embedstore.pipeline import index_paths
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for f in sorted((synth_collection.parent / "audio").glob("*.flac"))[:3]:
+        shutil.copy(f, audio / f.name)
+    store = tmp_path / "s.lance"
+    index_paths(audio, store, "chroma", window_s=4.0, hop_s=2.0, frames=False, progress=False)
+    gone = sorted(audio.glob("*.flac"))[0]
+    gone.unlink()
+    args = ["search", "--store", str(store), "--id", gone.stem, "-k", "2", "--json"]
+    off_grid = CliRunner().invoke(app, [*args, "--start", "1.3", "--end", "3.1"])
+    assert off_grid.exit_code == 0, off_grid.output
+    assert json.loads(off_grid.stdout)  # stdout stays one JSON document
+    assert "warning: the audio of recording" in off_grid.stderr and "gone" in off_grid.stderr
+    on_grid = CliRunner().invoke(app, [*args, "--start", "2", "--end", "6"])  # stored windows are exact
+    assert on_grid.exit_code == 0 and "warning" not in on_grid.stderr

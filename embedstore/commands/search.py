@@ -118,6 +118,8 @@ def search(
         recording_id=ids[0] if ids else None,
         **options,  # type: ignore[arg-type]
     )
+    for w in res.warnings:  # stderr, so --json output stays one JSON document
+        typer.echo(f"warning: {w}", err=True)
     if json_out:
         print_json([h.as_dict() for h in res.hits])
         return
@@ -147,7 +149,10 @@ def search(
 
 
 def _print_many(results: list, json_out: bool) -> None:
-    """One JSON object a line (``--json``), else one table: query, rank, hit."""
+    """One JSON object a line (``--json``, warnings included), else one table: query, rank, hit."""
+    for r in results:
+        for w in r.warnings:
+            typer.echo(f"warning: {w}", err=True)
     if json_out:
         import sys
 

@@ -242,6 +242,8 @@ def search_many(
                 exclude_self=exclude_same_recording,
                 residuals=resid,
             )
+            if hits and hits[0].query_piece is not None:
+                infos[i]["piece"] = hits[0].query_piece
             all_hits.append(hits)
         used = "exact (interpretation)"
     else:  # one (q, dim) search through the backend's batched search

@@ -144,6 +144,7 @@ def search(
         timings["total"] = time.perf_counter() - t0
         qinfo["features"] = "curves"
         return SearchResult(hits=hits, query=qinfo, space=space.space_id, backend="curves", timings=timings)
+    warnings: list[str] = []
     qvec = query_vector(
         st,
         space,
@@ -155,6 +156,7 @@ def search(
         start_s=start_s,
         end_s=end_s,
         pooling=pooling,
+        warnings=warnings,
     )
     timings["embed_query"] = time.perf_counter() - t
 
@@ -187,6 +189,8 @@ def search(
             query_recording_id=q_rid,
             exclude_self=exclude_same_recording,
         )
+        if hits and hits[0].query_piece is not None:
+            qinfo["piece"] = hits[0].query_piece
     else:
         allowed = None if allowed_ids is None else es.keys[np.isin(es.recording_ids, list(allowed_ids))]
         if level == "recording" or windows or seq is not None:
@@ -220,7 +224,9 @@ def search(
         timings["passages"] = time.perf_counter() - t
     _attach_metadata(hits, recs)
     timings["total"] = time.perf_counter() - t0
-    return SearchResult(hits=hits, query=qinfo, space=space.space_id, backend=used, timings=timings)
+    return SearchResult(
+        hits=hits, query=qinfo, space=space.space_id, backend=used, timings=timings, warnings=warnings
+    )
 
 
 def _check_request(

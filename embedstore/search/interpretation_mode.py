@@ -76,6 +76,7 @@ def interpretation_search(
     q_piece = None if q_piece is None or (isinstance(q_piece, float) and np.isnan(q_piece)) else str(q_piece)
     qres, inferred = stats.apply(qvec[None], q_piece)
     qres = normalise(qres)[0]
+    was_inferred = q_piece is None
     if q_piece is None:
         q_piece = inferred[0]
     mask = np.ones(len(es), dtype=bool)
@@ -96,7 +97,9 @@ def interpretation_search(
         if not windows and rid in seen:
             continue
         seen.add(rid)
-        hits.append(hit_at(es, int(i), float(s)))
+        hit = hit_at(es, int(i), float(s))
+        hit.query_piece = {"piece": None if q_piece is None else str(q_piece), "inferred": was_inferred}
+        hits.append(hit)
         if len(hits) >= k:
             break
     return hits, f"exact (interpretation, piece={q_piece if not any_piece else 'any'})"

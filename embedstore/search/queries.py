@@ -37,6 +37,7 @@ def query_vector(
     start_s: float | None,
     end_s: float | None,
     pooling: str,
+    warnings: list[str] | None = None,
 ) -> np.ndarray:
     """One query vector in ``space``.
 
@@ -59,6 +60,9 @@ def query_vector(
         Passage bounds, seconds.
     pooling : str
         Pooling of a recording-level space.
+    warnings : list of str, optional
+        Appended to when the answer is an approximation the caller should be told about (a passage of a stored
+        recording whose audio is gone, from the stored windows overlapping it).
 
     Returns
     -------
@@ -84,6 +88,11 @@ def query_vector(
         if recording_id is not None and passage:
             stored = _stored_passage(store, win_space, recording_id, start_s, end_s)
             if stored is not None:
+                if warnings is not None:
+                    warnings.append(
+                        f"the audio of recording {recording_id} is gone ({path}): the passage is the mean of the "
+                        "stored windows that overlap it, not the passage itself"
+                    )
                 return stored
         raise SearchError(
             f"cannot read the query audio ({path})", hint="the file moved? give it with --query"

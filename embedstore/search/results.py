@@ -31,6 +31,9 @@ class Hit:
     alignment : dict or None
         For a passage refined by subsequence DTW (:mod:`embedstore.search.frames`): ``cost``, ``confidence``,
         ``margin`` and the proposing window's ``window_start_s``/``window_end_s``.
+    query_piece : dict or None
+        Interpretation mode: ``{"piece": ..., "inferred": bool}``, the piece whose mean was removed from the query
+        (``inferred`` when the query had no piece and the nearest piece mean was used).
     """
 
     recording_id: str
@@ -41,6 +44,7 @@ class Hit:
     window_index: int
     metadata: dict = field(default_factory=dict)
     alignment: dict | None = None
+    query_piece: dict | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: the hit's fields (rounded) followed by its metadata columns."""
@@ -54,6 +58,8 @@ class Hit:
         }
         if self.alignment is not None:
             d["alignment"] = dict(self.alignment)
+        if self.query_piece is not None:
+            d["query_piece"] = dict(self.query_piece)
         for k, v in self.metadata.items():
             if k not in d and k not in HIDDEN_COLUMNS:
                 d[k] = v
@@ -76,6 +82,9 @@ class SearchResult:
         The index that answered (e.g. ``exact``, ``hnsw (loaded)``).
     timings : dict
         Stage -> seconds (``embed_query``, ``filter``, ``search``, ``passages``, ``total``).
+    warnings : list of str
+        What the caller should know about how the answer was made (e.g. a passage approximated from stored
+        windows because the audio is gone); printed by the CLI and in its JSON.
     """
 
     hits: list[Hit]
@@ -83,6 +92,7 @@ class SearchResult:
     space: str
     backend: str
     timings: dict
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (timings rounded to 0.1 ms)."""
@@ -91,6 +101,7 @@ class SearchResult:
             "space": self.space,
             "backend": self.backend,
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+            "warnings": list(self.warnings),
             "hits": [h.as_dict() for h in self.hits],
         }
 
