@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from embedstore.errors import EmbedstoreError, StoreError
+from embedstore.utils import crash_point
 from indexers.base import (
     IndexSpec,
     VectorIndex,
@@ -135,6 +136,7 @@ def write_cache(
         os.remove(directory / MANIFEST)
     except FileNotFoundError:
         pass
+    crash_point("cache_after_invalidate")
     # 2. write the index into a private folder, then move each file in atomically.
     staging = directory / f".staging-{uuid.uuid4().hex}"
     try:
@@ -142,6 +144,7 @@ def write_cache(
         names = sorted(p.name for p in staging.iterdir() if p.is_file() and not p.name.startswith("."))
         for name in names:
             os.replace(staging / name, directory / name)
+            crash_point("cache_between_files")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     # 3. drop files of the previous cache that the new one does not use.
@@ -166,7 +169,9 @@ def write_cache(
         "ntotal": len(index),
     }
     # 4. the manifest last.
+    crash_point("cache_before_manifest")
     atomic_write_json(directory / MANIFEST, manifest)
+    crash_point("cache_after_manifest")
     return manifest
 
 

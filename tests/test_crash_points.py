@@ -121,3 +121,39 @@ def test_a_crash_at_a_write_boundary_is_repaired_by_the_next_run(scenario, point
     before = st.info()["table_versions"]
     again = index_paths(folder, st, "chroma", prune=True, **KW)
     assert again.added == [] and Store(store).info()["table_versions"] == before
+
+
+SEARCH = textwrap.dedent("""
+    import sys
+    from embedstore.search import search
+    search(sys.argv[1], recording_id=sys.argv[2], k=3, backend="faiss-hnsw")
+""")
+
+
+@pytest.mark.parametrize(
+    "point",
+    ["cache_after_invalidate", "cache_between_files", "cache_before_manifest", "cache_after_manifest"],
+)
+def test_a_crash_while_writing_the_faiss_cache_is_never_trusted(point, template, tmp_path):
+    """The derived FAISS index is written file by file, manifest last: a crash anywhere leaves a cache that the
+    next search rebuilds (or, after the manifest, verifies), and its answers equal the exact ones."""
+    from embedstore.search import search
+    from indexers import read_manifest
+
+    root, _ = template
+    store = tmp_path / "s.lance"
+    shutil.copytree(root / "base.lance", store)
+    rid = Store(store).recordings()["recording_id"].iloc[0]
+    env = {**os.environ, CRASH_ENV: point, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    p = subprocess.run(
+        [sys.executable, "-c", SEARCH, str(store), rid], env=env, capture_output=True, timeout=600
+    )
+    assert p.returncode == CRASH_EXIT_CODE, f"crash point {point} not reached: {p.stderr.decode()[-2000:]}"
+    caches = [d for d in (store / "_indexes").rglob("*") if d.is_dir() and not d.name.startswith(".")]
+    assert caches, "the crashed search left no cache folder to test"
+    vouched = [c for c in caches if read_manifest(c) is not None]
+    assert bool(vouched) == (point == "cache_after_manifest")  # no manifest vouches for a half-written cache
+    got = search(store, recording_id=rid, k=3, backend="faiss-hnsw")
+    ref = search(store, recording_id=rid, k=3, backend="exact")
+    assert [h.recording_id for h in got.hits] == [h.recording_id for h in ref.hits]
+    assert any(read_manifest(c) is not None for c in caches)  # rebuilt (or verified) and vouched for again
