@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from embedstore.evaluation.stats import bootstrap_ci
+
 #: Beat / downbeat tolerance window, seconds (the usual 70 ms).
 BEAT_WINDOW_S = 0.07
 #: Change-point tolerance, seconds.
@@ -109,7 +111,6 @@ def evaluate_clips(
     ``change``: pooled change-point F1 (estimate ``change_points``); ``change_from_levels``: the same with the
     estimate's ``level_changes`` (changes of the smoothed dynamics levels), when present.
     """
-    from embedstore.evaluation.stats import bootstrap_ci
 
     n = len(clips)
     g = np.arange(n) if groups is None else np.asarray(groups)

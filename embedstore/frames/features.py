@@ -32,6 +32,9 @@ from typing import Literal
 
 import numpy as np
 
+from embedstore.audio import content_hash, load_audio, resample
+from embedstore.config import cache_dir
+from embedstore.encoders import get_encoder
 from embedstore.errors import ConfigError, check_choice
 
 #: The common frame rate of all frame-level features, frames/s (the ``bssl``/``logmel`` rate: hop 441 at 22,050 Hz).
@@ -128,8 +131,6 @@ class FrameFeaturizer:
     @property
     def encoder_obj(self):
         if self._enc is None:
-            from embedstore.encoders import get_encoder
-
             self._enc = get_encoder(self.encoder, **self.encoder_kwargs)
             n = self._enc.n_layers
             if not -n <= int(self.layer) < n:
@@ -207,8 +208,6 @@ class FrameFeaturizer:
         enc = self.encoder_obj
         sr = int(enc.sample_rate)
         if int(sample_rate) != sr:
-            from embedstore.audio import resample
-
             x = resample(x, int(sample_rate), sr)
         duration = len(x) / sr
         n_out = n_frames_for(duration, self.frame_rate)
@@ -253,13 +252,9 @@ class FrameFeaturizer:
 
     def file(self, path, *, cache: bool = False) -> tuple[np.ndarray, float]:
         """Frame features of an audio file and its duration (seconds), optionally memoised in the user cache."""
-        from embedstore.audio import load_audio
 
         key = None
         if cache:
-            from embedstore.audio import content_hash
-            from embedstore.config import cache_dir
-
             cfg = json.dumps(
                 {"f": self.config(), "p": _stable(self.provenance())}, sort_keys=True, default=str
             )

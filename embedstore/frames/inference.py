@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from embedstore.frames.evaluate import (
+    BEAT_WINDOW_S,
+    CHANGE_TOLERANCE_S,
+    evaluate_clips,
+    event_counts,
+    f1_from_counts,
+)
 from embedstore.frames.items import FrameItem
+from embedstore.frames.postprocess import events_from_activations, pick_peaks, tune_dbn
 
 
 def validation_score(model, items: list[FrameItem], *, beat_method: str = "dbn") -> tuple[float, dict]:
     """Mean of the beat, downbeat, dynamics and change-point F-measures on ``items`` (thresholds 0.5), and the
     per-task values."""
-    from embedstore.frames.evaluate import evaluate_clips
 
     clips = []
     for it in items:
@@ -69,8 +76,6 @@ def tune_thresholds(
 ) -> dict:
     """Peak-picking thresholds maximising the pooled F-measure on ``items`` (change points always; beats and
     downbeats in ``peaks`` mode)."""
-    from embedstore.frames.evaluate import BEAT_WINDOW_S, CHANGE_TOLERANCE_S, event_counts, f1_from_counts
-    from embedstore.frames.postprocess import pick_peaks
 
     acts = [predict_activations(model, it.features, frame_rate=it.frame_rate) for it in items]
     refs = [it.reference() for it in items]
@@ -99,8 +104,6 @@ def tune_thresholds(
             scores.append(f1_from_counts(c[:, 0], c[:, 1], c[:, 2]))
         th[task] = float(grid[int(np.argmax(scores))])
     if beat_method == "madmom":
-        from embedstore.frames.postprocess import tune_dbn
-
         th.update(
             tune_dbn([a["beat"] for a in acts], [a["downbeat"] for a in acts], refs, items[0].frame_rate)
         )
@@ -108,7 +111,6 @@ def tune_thresholds(
 
 
 def postprocess_item(act: dict, *, frame_rate: float, thresholds: dict, beat_method: str = "dbn") -> dict:
-    from embedstore.frames.postprocess import events_from_activations
 
     return events_from_activations(act, frame_rate=frame_rate, thresholds=thresholds, beat_method=beat_method)
 

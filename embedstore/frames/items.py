@@ -12,7 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from embedstore.errors import ConfigError
-from embedstore.frames.targets import FrameTargets
+from embedstore.evaluation.splits import inner_split
+from embedstore.frames.targets import FrameTargets, targets_from_row
+from embedstore.metadata import read_table
+from embedstore.store import Store
 
 
 @dataclass
@@ -81,13 +84,9 @@ def load_items(
     """
     p = Path(data)
     if p.is_dir():
-        from embedstore.store import Store
-
         df = Store(p, create=False).recordings(where)
         path_col, base = "path", None
     elif p.is_file():
-        from embedstore.metadata import read_table
-
         df = read_table(p)
         path_col = next((c for c in ("audio", "path", "file", "audio_path") if c in df.columns), None)
         if path_col is None:
@@ -101,7 +100,6 @@ def load_items(
         df = df.iloc[: int(limit)]
     if len(df) == 0:
         raise ConfigError(f"no recordings in {p}")
-    from embedstore.frames.targets import targets_from_row
 
     items = []
     rows = df.to_dict("records")
@@ -139,7 +137,6 @@ def segments(items: list[FrameItem], *, segment_s: float, hop_s: float) -> list[
 
 
 def split_train_val(items: list[FrameItem], *, val_fraction: float, seed: int):
-    from embedstore.evaluation.splits import inner_split
 
     tr, va = inner_split([it.group for it in items], val_fraction=val_fraction, seed=seed)
     return [items[i] for i in tr], [items[i] for i in va]

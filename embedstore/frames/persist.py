@@ -18,7 +18,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from embedstore.config import cache_dir
 from embedstore.errors import ConfigError, ProvenanceError
+from embedstore.frames.features import FrameFeaturizer, check_compatible
+from embedstore.frames.targets import DYNAMICS_LEVELS, HYSTERESIS, MEDIAN_BEATS, VELOCITY_EDGES
+from embedstore.utils import dumps
 
 FORMAT = "embedstore-frame-model"
 FORMAT_VERSION = 1
@@ -62,7 +66,6 @@ def save_frame_model(
 
     from embedstore import __version__
     from embedstore.frames.models import TASKS, count_parameters
-    from embedstore.frames.targets import DYNAMICS_LEVELS, HYSTERESIS, MEDIAN_BEATS, VELOCITY_EDGES
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -97,7 +100,6 @@ def save_frame_model(
     tmp = out / (WEIGHTS_NAME + ".tmp")
     save_file(state, str(tmp), metadata={"format": FORMAT})
     tmp.replace(out / WEIGHTS_NAME)
-    from embedstore.utils import dumps
 
     (out / CONFIG_NAME).write_text(dumps(cfg) + "\n")
     return out
@@ -108,8 +110,6 @@ def default_model_dir() -> Path:
     ``$EMBEDSTORE_FRAMES_MODEL`` if set, else ``embedstore.config.cache_dir()/models/frames-default`` (the
     recipe of the best measured model is in docs/frames.md)."""
     import os
-
-    from embedstore.config import cache_dir
 
     env = os.environ.get("EMBEDSTORE_FRAMES_MODEL")
     return Path(env) if env else cache_dir() / "models" / "frames-default"
@@ -127,7 +127,6 @@ def load_frame_model(path=None, *, check_provenance: bool = True) -> SavedFrameM
     """
     from safetensors.torch import load_file
 
-    from embedstore.frames.features import FrameFeaturizer, check_compatible
     from embedstore.frames.models import build_model
 
     p = default_model_dir() if path is None else Path(path)

@@ -26,7 +26,10 @@ from typing import Literal
 
 import numpy as np
 
+from embedstore.encoders.madmom_rnn import track_downbeats
 from embedstore.errors import ConfigError, check_choice
+from embedstore.frames.evaluate import beat_f_measure
+from embedstore.frames.targets import beat_grid
 
 
 def pick_peaks(
@@ -234,8 +237,6 @@ def dynamics_per_beat(
     """
     import scipy.ndimage
 
-    from embedstore.frames.targets import beat_grid
-
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 2:
         raise ConfigError(f"probs must have shape (n_frames, n_levels), got {p.shape}")
@@ -307,8 +308,6 @@ def events_from_activations(
     th = {"beat": 0.5, "downbeat": 0.5, "change": 0.5}
     th.update(thresholds or {})
     if beat_method == "madmom":
-        from embedstore.encoders.madmom_rnn import track_downbeats
-
         beats, downbeats = track_downbeats(
             act["beat"], act["downbeat"], frame_rate=frame_rate, **dbn_options(th)
         )
@@ -347,8 +346,6 @@ def tune_dbn(beat_acts, downbeat_acts, refs: list[dict], frame_rate: float, grid
     -------
     dict with ``min_bpm``, ``max_bpm``, ``transition_lambda``
     """
-    from embedstore.encoders.madmom_rnn import track_downbeats
-    from embedstore.frames.evaluate import beat_f_measure
 
     use = [i for i, r in enumerate(refs) if r.get("beats") is not None]
     best, best_score = grid[0], -1.0

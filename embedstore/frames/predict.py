@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from embedstore.audio import load_audio
+from embedstore.frames.inference import predict_activations
+from embedstore.frames.postprocess import events_from_activations
 from embedstore.frames.targets import DYNAMICS_LEVELS
 
 
@@ -94,8 +97,6 @@ def analyze_samples(
     saved, samples: np.ndarray, sample_rate: int, *, path: str | None = None
 ) -> FrameAnalysis:
     """Run a :class:`~embedstore.frames.persist.SavedFrameModel` on a mono signal."""
-    from embedstore.frames.inference import predict_activations
-    from embedstore.frames.postprocess import events_from_activations
 
     x = np.asarray(samples, dtype=np.float32)
     duration = len(x) / float(sample_rate)
@@ -131,7 +132,6 @@ def analyze_samples(
 
 def analyze_file(saved, path) -> FrameAnalysis:
     """Load an audio file (at the featurizer's encoder rate) and analyse it."""
-    from embedstore.audio import load_audio
 
     audio = load_audio(path, sample_rate=saved.featurizer.sample_rate)
     return analyze_samples(saved, audio.samples, audio.sample_rate, path=str(path))

@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from embedstore.errors import ConfigError, check_choice
+from embedstore.evaluation.splits import check_disjoint, group_kfold
+from embedstore.frames.evaluate import evaluate_clips
 from embedstore.frames.inference import (
     postprocess_item,
     predict_activations,
@@ -40,6 +42,7 @@ from embedstore.frames.inference import (
     validation_score,
 )
 from embedstore.frames.items import FrameItem, segments, split_train_val
+from embedstore.frames.postprocess import BEAT_METHODS
 
 BINARY_TASKS = ("change", "beat", "downbeat")
 
@@ -72,7 +75,6 @@ class TrainConfig:
         from embedstore.frames.models import MODEL_KINDS
 
         check_choice("model", self.model, MODEL_KINDS)
-        from embedstore.frames.postprocess import BEAT_METHODS
 
         check_choice("beat_method", self.beat_method, BEAT_METHODS)
         check_choice("monitor", self.monitor, ("score", "loss"))
@@ -327,8 +329,6 @@ def cross_validate(
     dict with ``metrics`` (task -> value/ci_low/ci_high/n), ``folds`` (per fold: metrics, best_epoch, thresholds,
     seconds), ``n_parameters``, ``n_items``, ``n_groups``, ``config``.
     """
-    from embedstore.evaluation.splits import check_disjoint, group_kfold
-    from embedstore.frames.evaluate import evaluate_clips
     from embedstore.frames.models import count_parameters
 
     cfg = config or TrainConfig()
