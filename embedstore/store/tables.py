@@ -17,6 +17,11 @@ from embedstore.errors import StoreError
 from embedstore.store.location import is_remote, remote_cache_dir, storage_options_for, store_uri
 from embedstore.utils import crash_point
 
+# Lance logs routine events at WARN level from Rust (e.g. "No existing dataset ..., it will be created" on every new
+# table); keep its errors, not that noise, unless the user chose a level. Read when lance is first imported.
+os.environ.setdefault("LANCE_LOG", "error")  # pylance
+os.environ.setdefault("LANCEDB_LOG", "error")  # lancedb bundles its own lance
+
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
