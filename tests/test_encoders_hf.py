@@ -18,6 +18,8 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from tiny_models import save_tiny_dac, save_tiny_mert, tiny_hubert_config  # noqa: E402
+
 from embedstore.encoders import get_encoder  # noqa: E402
 from embedstore.encoders.hf import (  # noqa: E402
     _split_even,
@@ -43,50 +45,6 @@ def _offline_single_thread(monkeypatch):
 # ---------------------------------------------------------------------------------------------------------------
 # Tiny models
 # ---------------------------------------------------------------------------------------------------------------
-
-
-def _tiny_hubert_config(**kw):
-    from transformers import HubertConfig
-
-    base = dict(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        conv_dim=[16, 16, 16],
-        conv_stride=[5, 4, 4],
-        conv_kernel=[10, 4, 4],
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-    )
-    base.update(kw)
-    return HubertConfig(**base)
-
-
-def _mert(d):
-    from transformers import HubertModel, Wav2Vec2FeatureExtractor
-
-    torch.manual_seed(0)
-    HubertModel(_tiny_hubert_config()).save_pretrained(d)
-    Wav2Vec2FeatureExtractor(sampling_rate=8000, do_normalize=True).save_pretrained(d)
-
-
-def _dac(d):
-    from transformers import DacConfig, DacModel
-
-    torch.manual_seed(0)
-    c = DacConfig(
-        encoder_hidden_size=4,
-        downsampling_ratios=[2, 4],
-        decoder_hidden_size=8,
-        n_codebooks=2,
-        codebook_size=16,
-        codebook_dim=4,
-        hidden_size=16,
-        upsampling_ratios=[4, 2],
-        sampling_rate=8000,
-    )
-    DacModel(c).save_pretrained(d)
 
 
 def _encodec(d):
@@ -172,8 +130,8 @@ def _audiomae(d):
 
 # name -> (builder, sample rate of the tiny model, n_layers, dim, frames for a 1 s window)
 MODELS = {
-    "mert-v1-95m": (_mert, 8000, 3, 32, None),  # conv arithmetic: see _hubert_frames
-    "dac-44khz": (_dac, 8000, 3, 16, 1000),
+    "mert-v1-95m": (save_tiny_mert, 8000, 3, 32, None),  # conv arithmetic: see _hubert_frames
+    "dac-44khz": (save_tiny_dac, 8000, 3, 16, 1000),
     "encodec-24khz": (_encodec, 8000, 2, 8, 1000),
     "clap-htsat-unfused": (_clap, 48000, 4, 64, 4),
     "ast": (_ast, 16000, 3, 16, 10),
@@ -337,7 +295,7 @@ def test_mert_style_checkpoint_loads_natively_with_identical_outputs(tmp_path, s
 
     torch.manual_seed(1)
     kw = dict(do_stable_layer_norm=True, feat_extract_norm="layer") if stable else {}
-    ref = HubertModel(_tiny_hubert_config(**kw)).eval()
+    ref = HubertModel(tiny_hubert_config(**kw)).eval()
     ref.save_pretrained(str(tmp_path))
     _as_mert_checkpoint(tmp_path)
     enc = get_encoder("mert-v1-95m", model_path=str(tmp_path), dtype="float32")
@@ -354,7 +312,7 @@ def test_wav2vec2_directory_loads_as_mert_style_encoder(tmp_path):
     from transformers import Wav2Vec2Config, Wav2Vec2Model
 
     torch.manual_seed(2)
-    kw = _tiny_hubert_config().to_dict()
+    kw = tiny_hubert_config().to_dict()
     kw = {k: kw[k] for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")}
     c = Wav2Vec2Config(
         **kw,
@@ -380,7 +338,7 @@ def test_mert_input_normalisation_makes_it_gain_invariant(encoders):
 def test_mert_unsupported_flags_are_refused(tmp_path):
     from transformers import HubertModel
 
-    HubertModel(_tiny_hubert_config()).save_pretrained(str(tmp_path))
+    HubertModel(tiny_hubert_config()).save_pretrained(str(tmp_path))
     _as_mert_checkpoint(tmp_path, deepnorm=True)
     with pytest.raises(EncoderError, match="deepnorm"):
         get_encoder("mert-v1-330m", model_path=str(tmp_path))

@@ -13,6 +13,8 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from tiny_models import save_tiny_dac, save_tiny_mert  # noqa: E402
+
 from embedstore.encoders import get_encoder  # noqa: E402
 from embedstore.encoders.hf import audiomae_vit_config  # noqa: E402
 from embedstore.encoders.hf.modes import auto_mode  # noqa: E402
@@ -30,44 +32,15 @@ def _offline_single_thread(monkeypatch):
 
 @pytest.fixture(scope="module")
 def mert_dir(tmp_path_factory):
-    from transformers import HubertConfig, HubertModel, Wav2Vec2FeatureExtractor
-
     d = tmp_path_factory.mktemp("tiny_mert")
-    torch.manual_seed(0)
-    cfg = HubertConfig(
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=128,
-        conv_dim=[16, 16, 16],
-        conv_stride=[5, 4, 4],
-        conv_kernel=[10, 4, 4],
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-    )
-    HubertModel(cfg).save_pretrained(d)
-    Wav2Vec2FeatureExtractor(sampling_rate=8000, do_normalize=True).save_pretrained(d)
+    save_tiny_mert(d, hidden_size=64, intermediate_size=128)
     return d
 
 
 @pytest.fixture(scope="module")
 def dac_dir(tmp_path_factory):
-    from transformers import DacConfig, DacModel
-
     d = tmp_path_factory.mktemp("tiny_dac")
-    torch.manual_seed(0)
-    cfg = DacConfig(
-        encoder_hidden_size=4,
-        downsampling_ratios=[2, 4],
-        decoder_hidden_size=8,
-        n_codebooks=2,
-        codebook_size=16,
-        codebook_dim=4,
-        hidden_size=16,
-        upsampling_ratios=[4, 2],
-        sampling_rate=8000,
-    )
-    DacModel(cfg).save_pretrained(d)
+    save_tiny_dac(d)
     return d
 
 
