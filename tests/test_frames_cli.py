@@ -40,6 +40,8 @@ def frames_model(synth_collection, tmp_path_factory):
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout)
     assert rep["model"] == "linear" and rep["n_recordings"] == 9 and rep["n_val"] > 0
+    # the change-point detector is fitted from the collection's note velocities and saved beside the model
+    assert rep["change_detector"]["clips"] == 9 and (out / "changepoints.safetensors").exists()
     return out
 
 
@@ -71,6 +73,7 @@ def test_frames_on_generated_audio_writes_json_and_png(frames_model, synth_colle
     d = json.loads(res.stdout)
     _check_analysis(d, sf.info(str(clip)).duration)
     assert len(d["beats"]) >= 4  # a few seconds of steady beats
+    assert d["model"]["change_points"] == "velocity detector"
     _check_png(png)
     # the plain output names the levels and the plot
     res = _run("frames", clip, "--model", frames_model)
