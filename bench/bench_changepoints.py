@@ -86,30 +86,58 @@ def _vel(it) -> np.ndarray:
     return frame_velocity(it.targets.dynamics, it.n_frames, it.frame_rate)
 
 
-def run(*, folds: int, n_boot: int, seed: int) -> dict:
+def _extra_items(manifests: list[str]) -> list:
+    """Items of extra training manifests (rows whose audio exists), grouped by their ``piece_id``."""
+    import pandas as pd
+
+    out = []
+    for m in manifests:
+        mp = Path(m)
+        df = pd.read_csv(mp)
+        df = df[[(mp.parent / a).exists() for a in df["audio"]]]
+        if len(df) == 0:
+            continue
+        tmp = mp.parent / f".{mp.stem}_rendered.csv"
+        df.to_csv(tmp, index=False)
+        out += [
+            it
+            for it in load_items(tmp, FrameFeaturizer(encoder="bssl"), cache=True)
+            if it.targets.dynamics is not None and it.targets.dynamics.changes_known
+        ]
+    return out
+
+
+def run(*, folds: int, n_boot: int, seed: int, train_extra: list[str] | None = None) -> dict:
     t_start = time.time()
     items = _items("asap-dev")
+    extra = _extra_items(train_extra or [])
+    extra_groups = np.array([it.group for it in extra])
     fr = items[0].frame_rate
     groups = np.array([it.group for it in items])
     refs = [it.targets.change_points for it in items]
-    ests: dict[str, list] = {k: [None] * len(items) for k in ("random", "ridge", "mlp", "ceiling")}
-    chosen = {"ridge": [], "mlp": []}
+    ests: dict[str, list] = {k: [None] * len(items) for k in ("random", "ridge", "mlp", "auto", "ceiling")}
+    chosen: dict[str, list] = {"ridge": [], "mlp": [], "auto": []}
+    hours_per_fold: list[float] = []
     rng = np.random.default_rng(seed)
     for tr, te in group_kfold(groups, n_splits=folds, seed=seed):
         check = set(groups[tr]) & set(groups[te])
         assert not check, check
         rate = sum(len(refs[i]) for i in tr) / sum(items[i].duration for i in tr)
-        for reg in ("ridge", "mlp"):
+        # extra audio of the training pieces only (never a held-out piece's)
+        train = [items[i] for i in tr] + [it for it, g in zip(extra, extra_groups) if g in set(groups[tr])]
+        assert not {it.group for it in train} & set(groups[te])
+        hours_per_fold.append(sum(it.duration for it in train) / 3600)
+        for reg in ("ridge", "mlp", "auto"):
             det = fit_change_detector(
-                [items[i].features for i in tr],
-                [_vel(items[i]) for i in tr],
-                [refs[i] for i in tr],
-                groups[tr],
+                [it.features for it in train],
+                [_vel(it) for it in train],
+                [it.targets.change_points for it in train],
+                [it.group for it in train],
                 frame_rate=fr,
                 regressor=reg,
                 seed=seed,
             )
-            chosen[reg].append(det.hysteresis)
+            chosen[reg].append(det.hysteresis if reg != "auto" else f"{det.regressor} {det.hysteresis:g}")
             for i in te:
                 ests[reg][i] = det.change_points(items[i].features)
         for i in te:
@@ -138,8 +166,12 @@ def run(*, folds: int, n_boot: int, seed: int) -> dict:
             "counts": _counts(refs, ests["ridge"]),
         },
         {
-            "method": "embedstore: MLP velocity regression + the labels' quantiser",
+            "method": "MLP velocity regression + the labels' quantiser",
             "counts": _counts(refs, ests["mlp"]),
+        },
+        {
+            "method": "embedstore default: ridge or MLP, chosen with the hysteresis on inner pieces",
+            "counts": _counts(refs, ests["auto"]),
         },
         {
             "method": "ceiling: the true MIDI velocity on the same 0.5 s grid + quantiser",
@@ -161,8 +193,14 @@ def run(*, folds: int, n_boot: int, seed: int) -> dict:
     except (OSError, ValueError):
         v_items = []
     if v_items:
+        every = items + extra
         det = fit_change_detector(
-            [it.features for it in items], [_vel(it) for it in items], refs, groups, frame_rate=fr, seed=seed
+            [it.features for it in every],
+            [_vel(it) for it in every],
+            [it.targets.change_points for it in every],
+            [it.group for it in every],
+            frame_rate=fr,
+            seed=seed,
         )
         v_refs = [it.targets.change_points for it in v_items]
         v_groups = np.array([it.group for it in v_items])
@@ -175,7 +213,7 @@ def run(*, folds: int, n_boot: int, seed: int) -> dict:
         for name, c in (
             (f"chance: regular grid every {best[0]:g} s", v_grid),
             ("chance: random times at asap-dev's rate", v_rand),
-            ("embedstore: MLP detector trained on all asap-dev", v_ours),
+            ("embedstore default detector trained on all asap-dev", v_ours),
         ):
             vienna.append(
                 {
@@ -201,6 +239,10 @@ def run(*, folds: int, n_boot: int, seed: int) -> dict:
             "vienna_minutes": round(sum(it.duration for it in v_items) / 60, 1),
         },
         "folds": folds,
+        "train_extra": list(train_extra or []),
+        "extra_clips": len(extra),
+        "extra_hours": round(sum(it.duration for it in extra) / 3600, 2),
+        "train_hours_per_fold": [round(h, 2) for h in hours_per_fold],
         "seconds": round(time.time() - t_start, 1),
     }
 
@@ -237,14 +279,23 @@ def markdown(out: dict) -> str:
         )
     lines += [
         "",
+        f"Training audio per fold: {out.get('train_hours_per_fold')} h"
+        + (
+            f" (the training pieces' clips plus {out['extra_clips']} extra renders, {out['extra_hours']} h in all, "
+            f"from {', '.join(out['train_extra'])}; a held-out piece's renders never enter its fold)."
+            if out.get("extra_clips")
+            else " (the training pieces' 30 s clips only)."
+        ),
+        "",
         f"Hysteresis chosen on the inner validation pieces per fold: ridge {out['hysteresis_chosen']['ridge']}, "
-        f"MLP {out['hysteresis_chosen']['mlp']} (velocity units; the labels use {HYSTERESIS:g}).",
+        f"MLP {out['hysteresis_chosen']['mlp']}, default (regressor and hysteresis) "
+        f"{out['hysteresis_chosen']['auto']} (velocity units; the labels use {HYSTERESIS:g}).",
     ]
     if out["vienna_dev"]:
         lines += [
             "",
             f"## vienna-dev: {d['vienna_clips']} whole excerpts ({d['vienna_minutes']} min), other pieces and "
-            "pianists; detector trained on all of asap-dev",
+            "pianists; detector trained on all of asap-dev (and the extra renders, if any)",
             "",
             "No beat annotations: the reference levels use a 0.5 s grid (targets.py). The velocity scale differs "
             "between its pieces (Chopin median ~40, Mozart/Schubert ~100; ../shared/data/README.md), so levels are "
@@ -267,9 +318,16 @@ def main(argv=None) -> int:
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(RESULTS / "changepoints"))
+    ap.add_argument(
+        "--train-extra",
+        default="",
+        help="comma-separated extra manifests (same format, piece_id column) whose clips of the training pieces "
+        "are added to each fold's training data (e.g. bench/frames_renders.py output)",
+    )
     a = ap.parse_args(argv)
     load_start = [round(x, 2) for x in os.getloadavg()]
-    out = run(folds=a.folds, n_boot=a.n_boot, seed=a.seed)
+    extra = [m for m in a.train_extra.split(",") if m]
+    out = run(folds=a.folds, n_boot=a.n_boot, seed=a.seed, train_extra=extra)
     out.update(
         command="python bench/bench_changepoints.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
         commit=_commit(),

@@ -11,6 +11,7 @@ Run as a script to fill the cache for a manifest::
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def madmom_outputs(path) -> np.ndarray:
     f = _PROC["pre"](Signal(np.ascontiguousarray(a.samples, np.float32), sample_rate=MADMOM_SAMPLE_RATE))
     outs = np.stack([np.asarray(net(f), dtype=np.float32)[:, 1:] for net in _PROC["nn"].processors[0]])
     cp.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cp.with_suffix(".tmp.npz")
+    tmp = cp.with_name(f"{cp.stem}.{os.getpid()}.tmp.npz")  # unique per process (parallel benchmark jobs)
     np.savez(tmp, a=outs)
     tmp.replace(cp)
     return outs

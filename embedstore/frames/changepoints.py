@@ -7,7 +7,7 @@ that rule from ~5 positives per 30 s; this detector instead
 
 1. regresses the smoothed onset velocity of every frame from Bark-scale specific loudness around it
    (:func:`velocity_features`: mean, max and positive flux over +-``context_s``, and the total loudness; a small
-   MLP, or ridge regression);
+   MLP by default; ridge regression, or ``auto`` (whichever scores better on the inner validation split), on request);
 2. averages the predicted velocity over a regular ``grid_s`` grid (beats are not needed), runs the same median
    filter and the same edge + hysteresis quantiser as the labels (:func:`changes_from_velocity`), with the
    hysteresis chosen on a grouped inner validation split (never on test data);
@@ -293,7 +293,7 @@ def fit_change_detector(
     groups,
     *,
     frame_rate: float,
-    regressor: Literal["mlp", "ridge"] = "mlp",
+    regressor: Literal["auto", "mlp", "ridge"] = "mlp",
     val_fraction: float = 0.2,
     hysteresis_grid=HYSTERESIS_GRID,
     context_s: float = CONTEXT_S,
@@ -314,7 +314,8 @@ def fit_change_detector(
         Reference change-point times per clip, seconds.
     groups : array-like, shape (n_clips,)
         Piece of each clip: the validation split holds whole pieces.
-    regressor : {"mlp", "ridge"}
+    regressor : {"auto", "mlp", "ridge"}
+        ``auto``: the regressor with the best validation F1 (chosen with the hysteresis, on the inner split).
     stride : int
         Use every ``stride``-th frame for fitting (neighbouring frames are nearly identical).
 
@@ -323,40 +324,43 @@ def fit_change_detector(
     ChangePointDetector
         Refitted on all given clips with the hysteresis of the best validation F1.
     """
-    check_choice("regressor", regressor, REGRESSORS)
+    check_choice("regressor", regressor, (*REGRESSORS, "auto"))
     n = len(loudness)
     if n == 0 or not (n == len(velocity) == len(references)):
         raise ConfigError("fit_change_detector needs as many loudness, velocity and reference entries (>= 1)")
     g = np.asarray(groups)
     tr, va = inner_split(g, val_fraction=val_fraction, seed=seed) if n > 1 else (np.arange(n), np.arange(0))
+    candidates = REGRESSORS if regressor == "auto" else (regressor,)
     scores: dict[str, float] = {}
+    best = (candidates[0], 3.0)
     if len(va):
         x, y = _stack([loudness[i] for i in tr], [velocity[i] for i in tr], frame_rate, context_s, stride)
         ok = np.isfinite(y)
-        w = _fit(regressor, x[ok], y[ok], hidden=hidden, epochs=epochs, seed=seed)
-        probe = ChangePointDetector(regressor, w, 0.0, frame_rate, context_s)
-        vel = [probe.predict_velocity(loudness[i]) for i in va]
-        for h in hysteresis_grid:
-            counts = np.array(
-                [
-                    event_counts(
-                        references[i],
-                        changes_from_velocity(v, frame_rate=frame_rate, hysteresis=h),
-                        window=CHANGE_TOLERANCE_S,
-                    )
-                    for i, v in zip(va, vel)
-                ]
-            )
-            scores[f"{h:g}"] = f1_from_counts(*counts.sum(axis=0))
-        best = float(max(hysteresis_grid, key=lambda h: scores[f"{h:g}"]))
-    else:
-        best = 3.0
+        for reg in candidates:
+            w = _fit(reg, x[ok], y[ok], hidden=hidden, epochs=epochs, seed=seed)
+            probe = ChangePointDetector(reg, w, 0.0, frame_rate, context_s)
+            vel = [probe.predict_velocity(loudness[i]) for i in va]
+            for h in hysteresis_grid:
+                counts = np.array(
+                    [
+                        event_counts(
+                            references[i],
+                            changes_from_velocity(v, frame_rate=frame_rate, hysteresis=h),
+                            window=CHANGE_TOLERANCE_S,
+                        )
+                        for i, v in zip(va, vel)
+                    ]
+                )
+                scores[f"{reg} {h:g}"] = f1_from_counts(*counts.sum(axis=0))
+        key = max(scores, key=lambda k: scores[k])
+        best = (key.split()[0], float(key.split()[1]))
+    regressor, hysteresis = best
     x, y = _stack(loudness, velocity, frame_rate, context_s, stride)
     ok = np.isfinite(y)
     w = _fit(regressor, x[ok], y[ok], hidden=hidden, epochs=epochs, seed=seed)
     hours = sum(len(v) for v in velocity) / frame_rate / 3600.0
     info = {"clips": n, "hours": round(hours, 3), "validation_f1": scores, "regressor": regressor}
-    return ChangePointDetector(regressor, w, best, frame_rate, context_s, GRID_S, info)
+    return ChangePointDetector(regressor, w, hysteresis, frame_rate, context_s, GRID_S, info)
 
 
 def loudness_frames(samples, sample_rate: int, *, frame_rate: float) -> np.ndarray:
@@ -372,7 +376,7 @@ def train_change_detector(
     where: str | None = None,
     limit: int | None = None,
     cache: bool = True,
-    regressor: Literal["mlp", "ridge"] = "mlp",
+    regressor: Literal["auto", "mlp", "ridge"] = "mlp",
     seed: int = 0,
 ) -> ChangePointDetector:
     """Fit a detector on the recordings of a manifest or store whose dynamics can be derived (MIDI velocities).
