@@ -38,8 +38,34 @@ sys.path.insert(0, str(ROOT / "bench"))
 TASKS = ("beat", "downbeat", "dynamics", "change", "change_from_levels")
 
 
-def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dict]:
-    """Cross-validate one (encoder, model); returns the result row and a description of the targets."""
+def madmom_acts(items) -> dict:
+    """madmom's own activations (mean of its 8 networks, 50 frames/s) per item key, for the blend."""
+    import numpy as np
+    from frames_data import madmom_outputs
+
+    from embedstore.encoders.madmom_rnn import pool2
+
+    out = {}
+    for it in items:
+        a = madmom_outputs(it.path).mean(axis=0)
+        p = pool2(np.stack([a[:, 0] + a[:, 1], a[:, 1]], axis=1))
+        out[it.key] = {"beat": p[:, 0], "downbeat": p[:, 1]}
+    return out
+
+
+def load_extra(spec: str, enc: str, groups: set, args: dict) -> list:
+    """Extra training items of the manifests in ``spec`` (comma-separated) whose piece is in ``groups``."""
+    from frames_data import bench_items
+
+    out = []
+    for m in (x.strip() for x in spec.split(",") if x.strip()):
+        out += [it for it in bench_items(m, enc, num_models=args["madmom_models"]) if it.group in groups]
+    return out
+
+
+def run_combo(manifest: str, enc: str, kind: str, args: dict) -> list[tuple[dict, dict]]:
+    """Cross-validate one (encoder, model); returns the result rows (ours, and the blend with madmom's activations
+    when asked) and a description of the targets. ``kind`` may end in ``:extra`` (train on the extra audio too)."""
     import numpy as np
     import torch
     from frames_data import bench_items
@@ -49,10 +75,19 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dic
 
     torch.set_num_threads(args["threads"])
     t0 = time.perf_counter()
+    spec = kind
+    kind, _, use_extra = spec.partition(":")
     items = bench_items(manifest, enc, limit=args["limit"], num_models=args["madmom_models"])
+    extra = []
+    if use_extra:
+        if not args.get("train_extra"):
+            raise SystemExit(f"model {spec!r} needs --train-extra")
+        extra = load_extra(args["train_extra"], enc, {it.group for it in items}, args)
     dim = items[0].features.shape[1]
     t_feat = time.perf_counter() - t0
-    tag = f"[{enc} {kind}]"
+    tag = f"[{enc} {spec}]"
+    if extra:
+        print(f"{tag} {len(extra)} extra clips, {sum(e.duration for e in extra) / 3600:.2f} h", flush=True)
     print(
         f"{tag} {len(items)} clips, {sum(it.n_frames for it in items)} frames of {dim}-d features "
         f"({t_feat:.0f} s)",
@@ -79,20 +114,19 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dic
         seed=args["seed"],
         n_boot=args["n_boot"],
         log=lambda s: print(f"{tag} {s}", flush=True),
+        extra_items=extra or None,
+        blend_with=madmom_acts(items) if args.get("blend_madmom") else None,
     )
     secs = time.perf_counter() - t1
     row = {
         "encoder": enc,
-        "model": kind,
+        "model": kind + (" + extra audio" if extra else ""),
         "n_parameters": count_parameters(build_model(kind, dim)),
         "feature_dim": dim,
         "decoder": args["beat_method"],
-        "hours_train_mean": round(
-            float(np.mean([f["n_train"] for f in cv["folds"]]))
-            * float(np.mean([it.duration for it in items]))
-            / 3600,
-            3,
-        ),
+        "hours_train_mean": round(float(np.mean([f["hours_train"] for f in cv["folds"]])), 3),
+        "hours_train_folds": [f["hours_train"] for f in cv["folds"]],
+        "train_extra": args.get("train_extra") if extra else None,
         "metrics": cv["metrics"],
         "folds": cv["folds"],
         "n_items": cv["n_items"],
@@ -107,9 +141,26 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dic
         + f" ({secs:.0f} s)",
         flush=True,
     )
+    rows = [row]
+    if "metrics_blend" in cv:
+        rows.append(
+            {
+                **{k: v for k, v in row.items() if k not in ("metrics", "folds")},
+                "model": row["model"] + " x madmom blend",
+                "metrics": cv["metrics_blend"],
+                "blend_weights": [f["blend"]["weight"] for f in cv["folds"]],
+                "description": "beat/downbeat activations = w * ours + (1 - w) * madmom's 8-network mean, w of "
+                "{0, 0.5, 1} chosen per fold on the inner validation clips (decoder settings: ours), per fold "
+                "w = " + json.dumps([f["blend"]["weight"] for f in cv["folds"]]),
+            }
+        )
+    from embedstore.frames.evaluate import meter_of
+
     lv = np.concatenate([it.target_arrays()["dynamics"] for it in items])
     lv = lv[lv >= 0]
+    meters = [meter_of(it.targets.beats, it.targets.downbeats) for it in items]
     targets = {
+        "reference_meters": {str(k): meters.count(k) for k in sorted(set(meters), key=str)},
         "n_clips": len(items),
         "n_pieces": len({it.group for it in items}),
         "dynamics_level_share": (np.bincount(lv, minlength=6) / max(len(lv), 1)).round(4).tolist(),
@@ -117,7 +168,7 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dic
         "beats_per_clip_mean": float(np.mean([len(it.targets.beats) for it in items])),
         "note": "dynamics levels and change points are DERIVED from MIDI velocities (embedstore.frames.targets)",
     }
-    return row, targets
+    return [(r, targets) for r in rows]
 
 
 def chance_baselines(manifest: str, args: dict) -> dict:
@@ -267,6 +318,9 @@ def train_final(manifest: str, row: dict, args: dict, out: str) -> dict:
     items = bench_items(manifest, enc, limit=args["limit"], num_models=args["madmom_models"])
     cfg = TrainConfig(**{k: v for k, v in row["config"].items() if k != "lr"}, lr=row["config"]["lr"])
     train, val = split_train_val(items, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    n_orig = len(train)
+    if row.get("train_extra"):  # extras of the training pieces only (the validation pieces stay unseen)
+        train = train + load_extra(row["train_extra"], enc, {it.group for it in train}, args)
     res = train_frame_model(train, config=cfg, val_items=val)
     parts = enc.split("+")
     kw = {"num_models": args["madmom_models"]} if "madmom" in parts and args["madmom_models"] != 8 else {}
@@ -282,7 +336,10 @@ def train_final(manifest: str, row: dict, args: dict, out: str) -> dict:
         training={
             "config": cfg.as_dict(),
             "data": manifest,
-            "n_train": len(train),
+            "train_extra": row.get("train_extra"),
+            "hours_train": round(sum(it.duration for it in train) / 3600, 3),
+            "n_train": n_orig,
+            "n_train_extra": len(train) - n_orig,
             "n_val": len(val),
             "best_epoch": res.best_epoch,
             "note": "trained by bench/bench_frames.py --save-default",
@@ -333,6 +390,17 @@ def main(argv=None) -> int:
         action="store_true",
         help="only the pieces whose clips all have madmom outputs in the cache (bench/frames_data.py)",
     )
+    ap.add_argument(
+        "--train-extra",
+        default=None,
+        help="extra training manifests (comma-separated; bench/frames_renders.py) used by the models named "
+        "KIND:extra in --models (e.g. linear:extra); a fold uses only the extras of its inner training pieces",
+    )
+    ap.add_argument(
+        "--blend-madmom",
+        action="store_true",
+        help="also score each of our models blended with madmom's activations (weight chosen on inner splits)",
+    )
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=20, help="maximum epochs of msn-mmoe")
     ap.add_argument(
@@ -380,7 +448,7 @@ def main(argv=None) -> int:
     encoders = [e.strip() for e in args.encoders.split(",") if e.strip()]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     # slowest first so that parallel jobs finish together
-    combos = sorted(((e, k) for e in encoders for k in models), key=lambda c: c[1] != "msn-mmoe")
+    combos = sorted(((e, k) for e in encoders for k in models), key=lambda c: not c[1].startswith("msn-mmoe"))
     t_all = time.perf_counter()
     a = vars(args)
     # compute (and cache) each encoder's features once before the parallel runs read them
@@ -397,12 +465,10 @@ def main(argv=None) -> int:
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn")) as ex:
             futs = [ex.submit(run_combo, str(manifest), e, k, a) for e, k in combos]
             baselines = _baselines(str(manifest), a)
-            done = [f.result() for f in futs]
+            done = [rt for f in futs for rt in f.result()]
     else:
-        done = [run_combo(str(manifest), e, k, a) for e, k in combos]
+        done = [rt for e, k in combos for rt in run_combo(str(manifest), e, k, a)]
         baselines = _baselines(str(manifest), a)
-    order = {c: i for i, c in enumerate((e, k) for e in encoders for k in models)}
-    done.sort(key=lambda rt: order[(rt[0]["encoder"], rt[0]["model"])])
     results = [r for r, _ in done]
     results = baselines + results
     targets = done[-1][1]
@@ -440,7 +506,9 @@ def main(argv=None) -> int:
         "results": results,
     }
     if args.save_default:
-        ours = [r for r in results if "config" in r]
+        ours = [
+            r for r in results if "config" in r and "blend_weights" not in r
+        ]  # a blend needs madmom's 8 nets
         best = max(ours, key=lambda r: r["metrics"]["beat"]["value"] + r["metrics"]["downbeat"]["value"])
         out["default_model"] = train_final(str(manifest), best, a, args.save_default)
         print(f"default model: {out['default_model']}", flush=True)
@@ -482,15 +550,17 @@ def markdown(out: dict) -> str:
         "velocities; the audio is rendered with one soundfont.",
         "",
         "| encoder | model | parameters | beat F1 | downbeat F1 | dynamics macro-F1 | change-point F1 (head) | "
-        "change-point F1 (level changes) | CV time (s) |",
-        "|---|---|---:|---|---|---|---|---|---:|",
+        "change-point F1 (level changes) | meter accuracy | trained on (h per fold) | CV time (s) |",
+        "|---|---|---:|---|---|---|---|---|---|---:|---:|",
     ]
     for r in out["results"]:
         m = r["metrics"]
         lines.append(
             f"| {r['encoder']} | {r['model']} | {r['n_parameters']:,} | {cell(m, 'beat')} | "
             f"{cell(m, 'downbeat')} | {cell(m, 'dynamics')} | {cell(m, 'change')} | "
-            f"{cell(m, 'change_from_levels')} | {r['seconds_cv']:.0f} |"
+            f"{cell(m, 'change_from_levels')} | {cell(m, 'meter')} | "
+            + (f"{r['hours_train_mean']:.2f}" if "hours_train_mean" in r else "-")
+            + f" | {r['seconds_cv']:.0f} |"
         )
     t = out["targets"]
     chance = [r for r in out["results"] if r["model"] == "chance"]
@@ -503,9 +573,11 @@ def markdown(out: dict) -> str:
     if ours:
         lines += [
             "",
-            f"Our models: trained per fold on {ours[0]['hours_train_mean']:.2f} h of audio on average (training part "
-            f"of the fold, of which 20 % of the pieces are the inner validation split for early stopping, "
-            f"thresholds and the decoder's tempo range / penalty); decoder `{ours[0].get('decoder', 'dbn')}`; "
+            "Our models: trained per fold on the hours of audio given in the table (mean over folds; the "
+            "original 30 s clips of the fold's training pieces less the inner validation pieces (20 %, original "
+            "clips only: early stopping, thresholds, the decoder's tempo range / penalty, the blend weight), plus, "
+            f"for `+ extra audio`, the extra excerpts of those same pieces: {ours[-1].get('train_extra') or '-'}); "
+            f"decoder `{ours[0].get('decoder', 'dbn')}`; "
             f"settings: "
             + ", ".join(
                 f"{k}={out['settings'][k]}"
@@ -523,7 +595,11 @@ def markdown(out: dict) -> str:
         "",
         "Derived level shares pp..ff: "
         + " / ".join(f"{100 * s:.0f} %" for s in t["dynamics_level_share"])
-        + f"; {t['change_points_per_clip_mean']:.1f} change points per clip.",
+        + f"; {t['change_points_per_clip_mean']:.1f} change points per clip. Meter accuracy: share of clips "
+        "whose beats per bar (most common count of beats per complete bar, `embedstore.frames.evaluate.meter_of`) "
+        "equals the annotation's; reference meters (beats per bar: clips): "
+        + ", ".join(f"{k}: {v}" for k, v in t.get("reference_meters", {}).items())
+        + ". madmom's DBN chooses among 2/3/4 (3/4 for its CLI defaults); chance always says 4.",
         f"Total time {out['seconds_total'] / 60:.1f} min ({out['machine']['jobs']} parallel jobs x "
         f"{out['machine']['threads']} thread) on {out['machine'].get('description', '?')}, load average at the "
         f"end {out['machine'].get('loadavg_end', '?')} (the machine is shared). Commit {out.get('commit', '?')}.",
