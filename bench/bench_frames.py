@@ -38,21 +38,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 TASKS = ("beat", "downbeat", "dynamics", "change", "change_from_levels")
 
 
-def madmom_acts(items) -> dict:
-    """madmom's own activations (mean of its 8 networks, 50 frames/s) per item key, for the blend."""
-    import numpy as np
-    from frames_data import madmom_outputs
-
-    from embedstore.encoders.madmom_rnn import pool2
-
-    out = {}
-    for it in items:
-        a = madmom_outputs(it.path).mean(axis=0)
-        p = pool2(np.stack([a[:, 0] + a[:, 1], a[:, 1]], axis=1))
-        out[it.key] = {"beat": p[:, 0], "downbeat": p[:, 1]}
-    return out
-
-
 def load_extra(spec: str, enc: str, groups: set, args: dict) -> list:
     """Extra training items of the manifests in ``spec`` (comma-separated) whose piece is in ``groups``."""
     from frames_data import bench_items
@@ -65,18 +50,27 @@ def load_extra(spec: str, enc: str, groups: set, args: dict) -> list:
 
 def run_combo(manifest: str, enc: str, kind: str, args: dict) -> list[tuple[dict, dict]]:
     """Cross-validate one (encoder, model); returns the result rows (ours, and the blend with madmom's activations
-    when asked) and a description of the targets. ``kind`` may end in ``:extra`` (train on the extra audio too)."""
+    when asked) and a description of the targets. ``kind`` may end in ``:extra`` (train on the extra audio too) and/or
+    ``:blend`` (also score the blend with madmom's activations)."""
     import numpy as np
     import torch
-    from frames_data import bench_items
+    from frames_data import bench_items, madmom_acts
 
     from embedstore.frames.models import build_model, count_parameters
     from embedstore.frames.train import TrainConfig, cross_validate
 
     torch.set_num_threads(args["threads"])
     t0 = time.perf_counter()
+    long_test = None
+    if args.get("test_long"):
+        from frames_long import LongTest
+
+        long_test = LongTest(
+            args["test_long"], enc, num_models=args["madmom_models"], beat_method=args["beat_method"]
+        )
     spec = kind
-    kind, _, use_extra = spec.partition(":")
+    kind, *flags = spec.split(":")
+    use_extra, use_blend = "extra" in flags, "blend" in flags or bool(args.get("blend_madmom"))
     items = bench_items(manifest, enc, limit=args["limit"], num_models=args["madmom_models"])
     extra = []
     if use_extra:
@@ -115,7 +109,8 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> list[tuple[dict
         n_boot=args["n_boot"],
         log=lambda s: print(f"{tag} {s}", flush=True),
         extra_items=extra or None,
-        blend_with=madmom_acts(items) if args.get("blend_madmom") else None,
+        blend_with=madmom_acts(items) if use_blend else None,
+        on_fold=long_test.on_fold if long_test else None,
     )
     secs = time.perf_counter() - t1
     row = {
@@ -141,6 +136,10 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> list[tuple[dict
         + f" ({secs:.0f} s)",
         flush=True,
     )
+    m_long = m_long_blend = None
+    if long_test is not None:
+        m_long, m_long_blend = long_test.metrics(n_boot=args["n_boot"], seed=args["seed"])
+        row["metrics_long"] = m_long
     rows = [row]
     if "metrics_blend" in cv:
         rows.append(
@@ -148,6 +147,7 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> list[tuple[dict
                 **{k: v for k, v in row.items() if k not in ("metrics", "folds")},
                 "model": row["model"] + " x madmom blend",
                 "metrics": cv["metrics_blend"],
+                "metrics_long": m_long_blend,
                 "blend_weights": [f["blend"]["weight"] for f in cv["folds"]],
                 "description": "beat/downbeat activations = w * ours + (1 - w) * madmom's 8-network mean, w of "
                 "{0, 0.5, 1} chosen per fold on the inner validation clips (decoder settings: ours), per fold "
@@ -204,7 +204,19 @@ def chance_baselines(manifest: str, args: dict) -> dict:
         best[0],
         evaluate_clips(best[1], groups=[it.group for it in items], n_boot=args["n_boot"], seed=args["seed"]),
     )
+    m_long = None
+    if args.get("test_long"):
+        from frames_long import chance_long
+
+        m_long = chance_long(
+            args["test_long"],
+            period=period,
+            num_models=args["madmom_models"],
+            n_boot=args["n_boot"],
+            seed=args["seed"],
+        )
     return {
+        "metrics_long": m_long,
         "encoder": "-",
         "model": "chance",
         "n_parameters": 0,
@@ -266,6 +278,11 @@ def madmom_baseline(manifest: str, args: dict, *, tuned: bool) -> dict:
     groups = np.array([it.group for it in items])
     clips: list = [None] * len(items)
     settings = []
+    lt = None
+    if args.get("test_long"):
+        from frames_long import LongTest
+
+        lt = LongTest(args["test_long"], None, num_models=args["madmom_models"])
     for f, (tr, te) in enumerate(group_kfold(groups, n_splits=args["folds"], seed=args["seed"])):
         opts = {"beats_per_bar": (3, 4)}
         if tuned:
@@ -279,6 +296,11 @@ def madmom_baseline(manifest: str, args: dict, *, tuned: bool) -> dict:
                 50.0,
             )
             settings.append(opts)
+        if lt is not None:
+            for it in lt.test_items(set(groups[te])):
+                a = lt.madmom[it.key]
+                b, d = track_downbeats(a["beat"], a["downbeat"], frame_rate=50.0, **opts)
+                lt.add(it, {"beats": b, "downbeats": d})
         for i in te:
             b, d = track_downbeats(acts[i][:, 0], acts[i][:, 1], frame_rate=50.0, **opts)
             clips[i] = {
@@ -293,6 +315,7 @@ def madmom_baseline(manifest: str, args: dict, *, tuned: bool) -> dict:
         else ", CLI defaults (meters 3/4, 55-215 bpm, lambda 100)"
     )
     return {
+        "metrics_long": lt.score(lt.clips, n_boot=args["n_boot"], seed=args["seed"]) if lt else None,
         "encoder": "madmom (8 nets)",
         "model": "madmom RNN + DBN" + (" (tuned)" if tuned else ""),
         "n_parameters": 0,
@@ -399,7 +422,13 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--blend-madmom",
         action="store_true",
-        help="also score each of our models blended with madmom's activations (weight chosen on inner splits)",
+        help="also score each of our models blended with madmom's activations (weight chosen on inner splits; "
+        "per model: KIND:blend in --models)",
+    )
+    ap.add_argument(
+        "--test-long",
+        default=None,
+        help="also decode these long excerpts of each fold's held-out pieces (bench/frames_renders.py --long-test)",
     )
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=20, help="maximum epochs of msn-mmoe")
@@ -562,6 +591,23 @@ def markdown(out: dict) -> str:
             + (f"{r['hours_train_mean']:.2f}" if "hours_train_mean" in r else "-")
             + f" | {r['seconds_cv']:.0f} |"
         )
+    longs = [r for r in out["results"] if r.get("metrics_long")]
+    if longs:
+        lines += [
+            "",
+            f"**Long excerpts of the held-out pieces** ({out['settings'].get('test_long')}: "
+            f"{longs[0]['metrics_long']['beat']['n']} excerpts of 60-120 s, one per piece, starting inside a "
+            "random bar; each decoded by the model / decoder settings of the fold that holds its piece out; "
+            "nothing tuned on them):",
+            "",
+            "| encoder | model | beat F1 | downbeat F1 | meter accuracy |",
+            "|---|---|---|---|---|",
+        ]
+        for r in longs:
+            m = r["metrics_long"]
+            lines.append(
+                f"| {r['encoder']} | {r['model']} | {cell(m, 'beat')} | {cell(m, 'downbeat')} | {cell(m, 'meter')} |"
+            )
     t = out["targets"]
     chance = [r for r in out["results"] if r["model"] == "chance"]
     if chance:

@@ -87,6 +87,18 @@ def madmom_frames(path, *, num_models: int, n_frames: int) -> np.ndarray:
     return out
 
 
+def madmom_acts(items) -> dict:
+    """madmom's own activations (mean of its 8 networks, 50 frames/s) per item key: ``{"beat", "downbeat"}``."""
+    from embedstore.encoders.madmom_rnn import pool2
+
+    out = {}
+    for it in items:
+        a = madmom_outputs(it.path).mean(axis=0)
+        p = pool2(np.stack([a[:, 0] + a[:, 1], a[:, 1]], axis=1))
+        out[it.key] = {"beat": p[:, 0], "downbeat": p[:, 1]}
+    return out
+
+
 def bench_items(manifest, encoder: str, *, limit=None, num_models: int = 8):
     """Frame items of a manifest for ``encoder``; parts named ``madmom`` come from :func:`madmom_outputs` (the same
     features as ``FrameFeaturizer("madmom+...")`` computes, one pass over each whole clip), the rest from the

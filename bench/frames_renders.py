@@ -19,7 +19,8 @@ Writes the scaled MIDI, the scaled annotation files and ``manifest.csv`` (the sh
 
 Usage::
 
-    nice -n 10 python bench/frames_renders.py --plan orig:60,t0.85:30,t1.2:30,v0.8:30,v1.2:30 --name extra
+    nice -n 10 python bench/frames_renders.py --plan orig:60,t0.85:25,t1.2:25,v0.8:25,v1.2:25 --name extra
+    nice -n 10 python bench/frames_renders.py --long-test 1 --name asap-long-test   # long test excerpts
 """
 
 from __future__ import annotations
@@ -122,6 +123,26 @@ def render(manifest, *, jobs: int = 1) -> None:
     subprocess.run(cmd, check=True)
 
 
+def long_test_manifest(folder, *, per_piece: int = 1, seed: int = 0) -> Path:
+    """A test set of long excerpts: ``per_piece`` of the asap-long excerpts of every piece (60-120 s, starting inside
+    a different bar for each performance; :mod:`alignment_eval_set`), manifest in ``folder`` (audio relative)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from alignment_eval_set import build_excerpts
+
+    by: dict[str, list] = {}
+    for e in build_excerpts(seed):
+        by.setdefault(e.piece_id, []).append(e)
+    rows = [e.row() for ex in by.values() for e in ex[:per_piece]]
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "manifest.csv"
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return out
+
+
 def main(argv=None) -> int:
     from embedstore.config import cache_dir, shared_data_dir
 
@@ -132,9 +153,19 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--no-render", action="store_true")
+    ap.add_argument(
+        "--long-test",
+        type=int,
+        default=0,
+        help="instead: write (and render) N asap-long test excerpts per piece (60-120 s, other bars) "
+        "into cache_dir()/frames_train/<name>",
+    )
     a = ap.parse_args(argv)
     src = Path(a.data) if a.data else shared_data_dir() / "asap-dev" / "manifest.csv"
-    out = build(src, cache_dir() / "frames_train" / a.name, parse_plan(a.plan), seed=a.seed)
+    if a.long_test:
+        out = long_test_manifest(cache_dir() / "frames_train" / a.name, per_piece=a.long_test, seed=a.seed)
+    else:
+        out = build(src, cache_dir() / "frames_train" / a.name, parse_plan(a.plan), seed=a.seed)
     with open(out, newline="") as f:
         hours = sum(float(r["dur"]) for r in csv.DictReader(f)) / 3600
     print(f"{out}: {hours:.2f} h", flush=True)

@@ -323,6 +323,7 @@ def cross_validate(
     log: Callable[[str], None] | None = None,
     extra_items: list[FrameItem] | None = None,
     blend_with: dict[str, dict] | None = None,
+    on_fold: Callable[[dict], None] | None = None,
 ) -> dict:
     """Grouped k-fold CV by ``item.group``; returns pooled metrics with CIs, per-fold metrics and timings.
 
@@ -336,6 +337,9 @@ def cross_validate(
         Another tracker's ``beat`` / ``downbeat`` activations per item key (same frame grid): each fold also
         scores :func:`embedstore.frames.ensemble.blend` of ours and those, the weight chosen on the inner
         validation clips (``metrics_blend``, ``clips_blend``; decoded with ``beat_method="madmom"``).
+    on_fold : callable, optional
+        Called after each fold's training with ``{"fold", "result" (TrainResult), "test_groups", "blend"}``, e.g.
+        to score the fold's model on other clips of its test pieces.
 
     Returns
     -------
@@ -373,6 +377,8 @@ def cross_validate(
                 frame_rate=val[0].frame_rate,
                 dbn=dbn,
             )
+        if on_fold is not None:
+            on_fold({"fold": f, "result": res, "test_groups": set(groups[te]), "blend": blend_info})
         fold_clips = []
         for i in te:
             it = items[i]
