@@ -38,21 +38,50 @@ sys.path.insert(0, str(ROOT / "bench"))
 TASKS = ("beat", "downbeat", "dynamics", "change", "change_from_levels")
 
 
-def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dict]:
-    """Cross-validate one (encoder, model); returns the result row and a description of the targets."""
+def load_extra(spec: str, enc: str, groups: set, args: dict) -> list:
+    """Extra training items of the manifests in ``spec`` (comma-separated) whose piece is in ``groups``."""
+    from frames_data import bench_items
+
+    out = []
+    for m in (x.strip() for x in spec.split(",") if x.strip()):
+        out += [it for it in bench_items(m, enc, num_models=args["madmom_models"]) if it.group in groups]
+    return out
+
+
+def run_combo(manifest: str, enc: str, kind: str, args: dict) -> list[tuple[dict, dict]]:
+    """Cross-validate one (encoder, model); returns the result rows (ours, and the blend with madmom's activations
+    when asked) and a description of the targets. ``kind`` may end in ``:extra`` (train on the extra audio too) and/or
+    ``:blend`` (also score the blend with madmom's activations)."""
     import numpy as np
     import torch
-    from frames_data import bench_items
+    from frames_data import bench_items, madmom_acts
 
     from embedstore.frames.models import build_model, count_parameters
     from embedstore.frames.train import TrainConfig, cross_validate
 
     torch.set_num_threads(args["threads"])
     t0 = time.perf_counter()
+    long_test = None
+    if args.get("test_long"):
+        from frames_long import LongTest
+
+        long_test = LongTest(
+            args["test_long"], enc, num_models=args["madmom_models"], beat_method=args["beat_method"]
+        )
+    spec = kind
+    kind, *flags = spec.split(":")
+    use_extra, use_blend = "extra" in flags, "blend" in flags or bool(args.get("blend_madmom"))
     items = bench_items(manifest, enc, limit=args["limit"], num_models=args["madmom_models"])
+    extra = []
+    if use_extra:
+        if not args.get("train_extra"):
+            raise SystemExit(f"model {spec!r} needs --train-extra")
+        extra = load_extra(args["train_extra"], enc, {it.group for it in items}, args)
     dim = items[0].features.shape[1]
     t_feat = time.perf_counter() - t0
-    tag = f"[{enc} {kind}]"
+    tag = f"[{enc} {spec}]"
+    if extra:
+        print(f"{tag} {len(extra)} extra clips, {sum(e.duration for e in extra) / 3600:.2f} h", flush=True)
     print(
         f"{tag} {len(items)} clips, {sum(it.n_frames for it in items)} frames of {dim}-d features "
         f"({t_feat:.0f} s)",
@@ -79,20 +108,20 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dic
         seed=args["seed"],
         n_boot=args["n_boot"],
         log=lambda s: print(f"{tag} {s}", flush=True),
+        extra_items=extra or None,
+        blend_with=madmom_acts(items) if use_blend else None,
+        on_fold=long_test.on_fold if long_test else None,
     )
     secs = time.perf_counter() - t1
     row = {
         "encoder": enc,
-        "model": kind,
+        "model": kind + (" + extra audio" if extra else ""),
         "n_parameters": count_parameters(build_model(kind, dim)),
         "feature_dim": dim,
         "decoder": args["beat_method"],
-        "hours_train_mean": round(
-            float(np.mean([f["n_train"] for f in cv["folds"]]))
-            * float(np.mean([it.duration for it in items]))
-            / 3600,
-            3,
-        ),
+        "hours_train_mean": round(float(np.mean([f["hours_train"] for f in cv["folds"]])), 3),
+        "hours_train_folds": [f["hours_train"] for f in cv["folds"]],
+        "train_extra": args.get("train_extra") if extra else None,
         "metrics": cv["metrics"],
         "folds": cv["folds"],
         "n_items": cv["n_items"],
@@ -107,9 +136,31 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dic
         + f" ({secs:.0f} s)",
         flush=True,
     )
+    m_long = m_long_blend = None
+    if long_test is not None:
+        m_long, m_long_blend = long_test.metrics(n_boot=args["n_boot"], seed=args["seed"])
+        row["metrics_long"] = m_long
+    rows = [row]
+    if "metrics_blend" in cv:
+        rows.append(
+            {
+                **{k: v for k, v in row.items() if k not in ("metrics", "folds")},
+                "model": row["model"] + " x madmom blend",
+                "metrics": cv["metrics_blend"],
+                "metrics_long": m_long_blend,
+                "blend_weights": [f["blend"]["weight"] for f in cv["folds"]],
+                "description": "beat/downbeat activations = w * ours + (1 - w) * madmom's 8-network mean, w of "
+                "{0, 0.5, 1} chosen per fold on the inner validation clips (decoder settings: ours), per fold "
+                "w = " + json.dumps([f["blend"]["weight"] for f in cv["folds"]]),
+            }
+        )
+    from embedstore.frames.evaluate import meter_of
+
     lv = np.concatenate([it.target_arrays()["dynamics"] for it in items])
     lv = lv[lv >= 0]
+    meters = [meter_of(it.targets.beats, it.targets.downbeats) for it in items]
     targets = {
+        "reference_meters": {str(k): meters.count(k) for k in sorted(set(meters), key=str)},
         "n_clips": len(items),
         "n_pieces": len({it.group for it in items}),
         "dynamics_level_share": (np.bincount(lv, minlength=6) / max(len(lv), 1)).round(4).tolist(),
@@ -117,7 +168,7 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> tuple[dict, dic
         "beats_per_clip_mean": float(np.mean([len(it.targets.beats) for it in items])),
         "note": "dynamics levels and change points are DERIVED from MIDI velocities (embedstore.frames.targets)",
     }
-    return row, targets
+    return [(r, targets) for r in rows]
 
 
 def chance_baselines(manifest: str, args: dict) -> dict:
@@ -153,7 +204,19 @@ def chance_baselines(manifest: str, args: dict) -> dict:
         best[0],
         evaluate_clips(best[1], groups=[it.group for it in items], n_boot=args["n_boot"], seed=args["seed"]),
     )
+    m_long = None
+    if args.get("test_long"):
+        from frames_long import chance_long
+
+        m_long = chance_long(
+            args["test_long"],
+            period=period,
+            num_models=args["madmom_models"],
+            n_boot=args["n_boot"],
+            seed=args["seed"],
+        )
     return {
+        "metrics_long": m_long,
         "encoder": "-",
         "model": "chance",
         "n_parameters": 0,
@@ -215,6 +278,11 @@ def madmom_baseline(manifest: str, args: dict, *, tuned: bool) -> dict:
     groups = np.array([it.group for it in items])
     clips: list = [None] * len(items)
     settings = []
+    lt = None
+    if args.get("test_long"):
+        from frames_long import LongTest
+
+        lt = LongTest(args["test_long"], None, num_models=args["madmom_models"])
     for f, (tr, te) in enumerate(group_kfold(groups, n_splits=args["folds"], seed=args["seed"])):
         opts = {"beats_per_bar": (3, 4)}
         if tuned:
@@ -228,6 +296,11 @@ def madmom_baseline(manifest: str, args: dict, *, tuned: bool) -> dict:
                 50.0,
             )
             settings.append(opts)
+        if lt is not None:
+            for it in lt.test_items(set(groups[te])):
+                a = lt.madmom[it.key]
+                b, d = track_downbeats(a["beat"], a["downbeat"], frame_rate=50.0, **opts)
+                lt.add(it, {"beats": b, "downbeats": d})
         for i in te:
             b, d = track_downbeats(acts[i][:, 0], acts[i][:, 1], frame_rate=50.0, **opts)
             clips[i] = {
@@ -242,6 +315,7 @@ def madmom_baseline(manifest: str, args: dict, *, tuned: bool) -> dict:
         else ", CLI defaults (meters 3/4, 55-215 bpm, lambda 100)"
     )
     return {
+        "metrics_long": lt.score(lt.clips, n_boot=args["n_boot"], seed=args["seed"]) if lt else None,
         "encoder": "madmom (8 nets)",
         "model": "madmom RNN + DBN" + (" (tuned)" if tuned else ""),
         "n_parameters": 0,
@@ -267,6 +341,9 @@ def train_final(manifest: str, row: dict, args: dict, out: str) -> dict:
     items = bench_items(manifest, enc, limit=args["limit"], num_models=args["madmom_models"])
     cfg = TrainConfig(**{k: v for k, v in row["config"].items() if k != "lr"}, lr=row["config"]["lr"])
     train, val = split_train_val(items, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    n_orig = len(train)
+    if row.get("train_extra"):  # extras of the training pieces only (the validation pieces stay unseen)
+        train = train + load_extra(row["train_extra"], enc, {it.group for it in train}, args)
     res = train_frame_model(train, config=cfg, val_items=val)
     parts = enc.split("+")
     kw = {"num_models": args["madmom_models"]} if "madmom" in parts and args["madmom_models"] != 8 else {}
@@ -282,7 +359,10 @@ def train_final(manifest: str, row: dict, args: dict, out: str) -> dict:
         training={
             "config": cfg.as_dict(),
             "data": manifest,
-            "n_train": len(train),
+            "train_extra": row.get("train_extra"),
+            "hours_train": round(sum(it.duration for it in train) / 3600, 3),
+            "n_train": n_orig,
+            "n_train_extra": len(train) - n_orig,
             "n_val": len(val),
             "best_epoch": res.best_epoch,
             "note": "trained by bench/bench_frames.py --save-default",
@@ -333,6 +413,23 @@ def main(argv=None) -> int:
         action="store_true",
         help="only the pieces whose clips all have madmom outputs in the cache (bench/frames_data.py)",
     )
+    ap.add_argument(
+        "--train-extra",
+        default=None,
+        help="extra training manifests (comma-separated; bench/frames_renders.py) used by the models named "
+        "KIND:extra in --models (e.g. linear:extra); a fold uses only the extras of its inner training pieces",
+    )
+    ap.add_argument(
+        "--blend-madmom",
+        action="store_true",
+        help="also score each of our models blended with madmom's activations (weight chosen on inner splits; "
+        "per model: KIND:blend in --models)",
+    )
+    ap.add_argument(
+        "--test-long",
+        default=None,
+        help="also decode these long excerpts of each fold's held-out pieces (bench/frames_renders.py --long-test)",
+    )
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=20, help="maximum epochs of msn-mmoe")
     ap.add_argument(
@@ -380,7 +477,7 @@ def main(argv=None) -> int:
     encoders = [e.strip() for e in args.encoders.split(",") if e.strip()]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     # slowest first so that parallel jobs finish together
-    combos = sorted(((e, k) for e in encoders for k in models), key=lambda c: c[1] != "msn-mmoe")
+    combos = sorted(((e, k) for e in encoders for k in models), key=lambda c: not c[1].startswith("msn-mmoe"))
     t_all = time.perf_counter()
     a = vars(args)
     # compute (and cache) each encoder's features once before the parallel runs read them
@@ -397,12 +494,10 @@ def main(argv=None) -> int:
         with ProcessPoolExecutor(max_workers=args.jobs, mp_context=mp.get_context("spawn")) as ex:
             futs = [ex.submit(run_combo, str(manifest), e, k, a) for e, k in combos]
             baselines = _baselines(str(manifest), a)
-            done = [f.result() for f in futs]
+            done = [rt for f in futs for rt in f.result()]
     else:
-        done = [run_combo(str(manifest), e, k, a) for e, k in combos]
+        done = [rt for e, k in combos for rt in run_combo(str(manifest), e, k, a)]
         baselines = _baselines(str(manifest), a)
-    order = {c: i for i, c in enumerate((e, k) for e in encoders for k in models)}
-    done.sort(key=lambda rt: order[(rt[0]["encoder"], rt[0]["model"])])
     results = [r for r, _ in done]
     results = baselines + results
     targets = done[-1][1]
@@ -440,13 +535,17 @@ def main(argv=None) -> int:
         "results": results,
     }
     if args.save_default:
-        ours = [r for r in results if "config" in r]
+        ours = [
+            r for r in results if "config" in r and "blend_weights" not in r
+        ]  # a blend needs madmom's 8 nets
         best = max(ours, key=lambda r: r["metrics"]["beat"]["value"] + r["metrics"]["downbeat"]["value"])
         out["default_model"] = train_final(str(manifest), best, a, args.save_default)
         print(f"default model: {out['default_model']}", flush=True)
     outp = Path(args.out)
     outp.parent.mkdir(parents=True, exist_ok=True)
     outp.with_suffix(".json").write_text(json.dumps(out, indent=2) + "\n")
+    from frames_report import markdown
+
     outp.with_suffix(".md").write_text(markdown(out))
     print(markdown(out))
     return 0
@@ -461,77 +560,6 @@ def _commit() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-
-
-def markdown(out: dict) -> str:
-    def cell(m, t):
-        if t not in m:
-            return "-"
-        v = m[t]
-        lo, hi = v.get("ci_low"), v.get("ci_high")
-        if lo is None or hi is None or lo != lo:
-            return f"{100 * v['value']:.1f}"
-        return f"{100 * v['value']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
-
-    lines = [
-        "# Frame-level probes on asap-dev (grouped CV by piece)",
-        "",
-        f"{out['n_clips']} clips, {out['n_pieces']} pieces, {out['folds']} folds grouped by piece; F1 x 100 with "
-        "95 % bootstrap CIs over pieces. Beats/downbeats: mir_eval F-measure (+-70 ms); dynamics: frame macro-F1 "
-        "of 6 levels; change points: F1 within +-0.5 s. Dynamics levels and change points are DERIVED from MIDI "
-        "velocities; the audio is rendered with one soundfont.",
-        "",
-        "| encoder | model | parameters | beat F1 | downbeat F1 | dynamics macro-F1 | change-point F1 (head) | "
-        "change-point F1 (level changes) | CV time (s) |",
-        "|---|---|---:|---|---|---|---|---|---:|",
-    ]
-    for r in out["results"]:
-        m = r["metrics"]
-        lines.append(
-            f"| {r['encoder']} | {r['model']} | {r['n_parameters']:,} | {cell(m, 'beat')} | "
-            f"{cell(m, 'downbeat')} | {cell(m, 'dynamics')} | {cell(m, 'change')} | "
-            f"{cell(m, 'change_from_levels')} | {r['seconds_cv']:.0f} |"
-        )
-    t = out["targets"]
-    chance = [r for r in out["results"] if r["model"] == "chance"]
-    if chance:
-        lines += ["", "chance: " + chance[0]["description"] + "."]
-    for r in out["results"]:
-        if r["model"] != "chance" and r.get("description"):
-            lines.append(f"- {r['model']}: {r['description']}.")
-    ours = [r for r in out["results"] if "hours_train_mean" in r]
-    if ours:
-        lines += [
-            "",
-            f"Our models: trained per fold on {ours[0]['hours_train_mean']:.2f} h of audio on average (training part "
-            f"of the fold, of which 20 % of the pieces are the inner validation split for early stopping, "
-            f"thresholds and the decoder's tempo range / penalty); decoder `{ours[0].get('decoder', 'dbn')}`; "
-            f"settings: "
-            + ", ".join(
-                f"{k}={out['settings'][k]}"
-                for k in ("epochs", "linear_epochs", "patience", "monitor", "max_pos_weight", "madmom_models")
-                if k in out["settings"]
-            )
-            + ".",
-        ]
-    lines += [
-        "",
-        "Beats: the annotated beats follow the notation (19-311 per minute on asap-dev), so a tracker must "
-        "also find the notated metrical level; the DBN tracker searches 20-320 beats per minute.",
-    ]
-    lines += [
-        "",
-        "Derived level shares pp..ff: "
-        + " / ".join(f"{100 * s:.0f} %" for s in t["dynamics_level_share"])
-        + f"; {t['change_points_per_clip_mean']:.1f} change points per clip.",
-        f"Total time {out['seconds_total'] / 60:.1f} min ({out['machine']['jobs']} parallel jobs x "
-        f"{out['machine']['threads']} thread) on {out['machine'].get('description', '?')}, load average at the "
-        f"end {out['machine'].get('loadavg_end', '?')} (the machine is shared). Commit {out.get('commit', '?')}.",
-        "",
-        f"Command: `{out.get('command', 'python bench/bench_frames.py')}`",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

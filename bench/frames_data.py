@@ -7,6 +7,7 @@
 Run as a script to fill the cache for a manifest::
 
     nice -n 10 python bench/frames_data.py ../shared/data/asap-dev/manifest.csv
+    nice -n 10 python bench/frames_data.py --nets=2 EXTRA_MANIFEST.csv   # only the encoder's 2 networks
 """
 
 from __future__ import annotations
@@ -23,16 +24,23 @@ sys.path.insert(0, str(ROOT))
 _PROC: dict = {}
 
 
-def madmom_outputs(path) -> np.ndarray:
-    """Per-network madmom outputs of an audio file: shape (8, n_frames_100fps, 2) = P(beat, not downbeat),
-    P(downbeat); memoised in ``cache_dir()/madmom_nets``."""
+def madmom_outputs(path, *, num_nets: int = 8) -> np.ndarray:
+    """Per-network madmom outputs of an audio file: shape (num_nets, n_frames_100fps, 2) = P(beat, not downbeat),
+    P(downbeat); memoised in ``cache_dir()/madmom_nets`` (all 8 networks, or only the first ``num_nets`` when fewer
+    are asked for and the 8 are not cached: the extra training audio needs only the encoder's networks)."""
     from embedstore.config import cache_dir
     from embedstore.utils import sha256_file
 
-    cp = cache_dir() / "madmom_nets" / f"{sha256_file(path)[:24]}.npz"
+    h = sha256_file(path)[:24]
+    cp = cache_dir() / "madmom_nets" / f"{h}.npz"
     if cp.exists():
         with np.load(cp) as z:
-            return z["a"]
+            return z["a"][:num_nets]
+    if num_nets < 8:
+        cp = cp.with_name(f"{h}_n{num_nets}.npz")
+        if cp.exists():
+            with np.load(cp) as z:
+                return z["a"]
     from madmom.audio.signal import Signal
 
     from embedstore.audio import load_audio
@@ -42,7 +50,8 @@ def madmom_outputs(path) -> np.ndarray:
         _PROC["pre"], _PROC["nn"] = _build_processor(8)
     a = load_audio(path, sample_rate=MADMOM_SAMPLE_RATE)
     f = _PROC["pre"](Signal(np.ascontiguousarray(a.samples, np.float32), sample_rate=MADMOM_SAMPLE_RATE))
-    outs = np.stack([np.asarray(net(f), dtype=np.float32)[:, 1:] for net in _PROC["nn"].processors[0]])
+    nets = _PROC["nn"].processors[0][:num_nets]
+    outs = np.stack([np.asarray(net(f), dtype=np.float32)[:, 1:] for net in nets])
     cp.parent.mkdir(parents=True, exist_ok=True)
     tmp = cp.with_name(f"{cp.stem}.{os.getpid()}.tmp.npz")  # unique per process (parallel benchmark jobs)
     np.savez(tmp, a=outs)
@@ -55,11 +64,15 @@ if __name__ == "__main__":
 
     from embedstore.metadata import read_table
 
-    for man in sys.argv[1:]:
+    nets = 8
+    mans = sys.argv[1:]
+    if mans and mans[0].startswith("--nets="):
+        nets, mans = int(mans[0].split("=")[1]), mans[1:]
+    for man in mans:
         df = read_table(man)
         t0 = time.perf_counter()
         for i, rel in enumerate(df["audio"]):
-            madmom_outputs(Path(man).parent / rel)
+            madmom_outputs(Path(man).parent / rel, num_nets=nets)
             print(f"{i + 1}/{len(df)} {time.perf_counter() - t0:.0f} s", flush=True)
 
 
@@ -68,10 +81,22 @@ def madmom_frames(path, *, num_models: int, n_frames: int) -> np.ndarray:
     the first ``num_models`` networks, padded/cut to ``n_frames``. Shape (n_frames, 2), float32."""
     from embedstore.encoders.madmom_rnn import pool2
 
-    a = madmom_outputs(path)[:num_models].mean(axis=0)
+    a = madmom_outputs(path, num_nets=num_models).mean(axis=0)
     p = pool2(np.stack([a[:, 0] + a[:, 1], a[:, 1]], axis=1))[:n_frames]
     out = np.zeros((n_frames, 2), dtype=np.float32)
     out[: len(p)] = p
+    return out
+
+
+def madmom_acts(items) -> dict:
+    """madmom's own activations (mean of its 8 networks, 50 frames/s) per item key: ``{"beat", "downbeat"}``."""
+    from embedstore.encoders.madmom_rnn import pool2
+
+    out = {}
+    for it in items:
+        a = madmom_outputs(it.path).mean(axis=0)
+        p = pool2(np.stack([a[:, 0] + a[:, 1], a[:, 1]], axis=1))
+        out[it.key] = {"beat": p[:, 0], "downbeat": p[:, 1]}
     return out
 
 

@@ -323,7 +323,7 @@ def test_cross_validation_is_grouped_by_piece(synth_items):
     cv = cross_validate(
         synth_items, config=TrainConfig(model="linear", epochs=2, batch_size=4), n_splits=3, n_boot=20
     )
-    assert set(cv["metrics"]) == {"beat", "downbeat", "dynamics", "change", "change_from_levels"}
+    assert set(cv["metrics"]) == {"beat", "downbeat", "dynamics", "change", "change_from_levels", "meter"}
     assert len(cv["folds"]) == 3 and cv["n_groups"] == 3
     for c in cv["clips"]:
         same_piece = [d for d in cv["clips"] if d["key"].split("__")[:2] == c["key"].split("__")[:2]]
@@ -344,3 +344,24 @@ def test_long_inputs_are_predicted_in_chunks_without_seams():
     for k in whole:
         assert chunked[k].shape == whole[k].shape
         np.testing.assert_allclose(chunked[k], whole[k], atol=1e-4)
+
+
+def test_extra_training_audio_only_from_inner_training_pieces(synth_items):
+    from dataclasses import replace
+
+    from embedstore.frames.train import TrainConfig, cross_validate
+
+    extra = [replace(it, key=it.key + "__extra") for it in synth_items]  # one extra per clip, same piece
+    cv = cross_validate(
+        synth_items,
+        config=TrainConfig(model="linear", epochs=1, batch_size=4),
+        n_splits=3,
+        n_boot=0,
+        extra_items=extra,
+    )
+    for f in cv["folds"]:
+        # the extras of the test piece and of the inner validation piece are left out
+        assert f["n_train_extra"] == f["n_train"] > 0
+        lo, hi = min(it.duration for it in synth_items), max(it.duration for it in synth_items)
+        assert 2 * f["n_train"] * lo <= f["hours_train"] * 3600 + 2 <= 2 * f["n_train"] * hi + 4
+    assert {c["key"] for c in cv["clips"]} == {it.key for it in synth_items}

@@ -12,6 +12,9 @@ Conventions: event times in seconds from the clip start; per-frame labels as int
   reference changes sit on beats); pooled over clips via :func:`event_counts`, since many clips have few or no
   changes. With ~5 changes per 30 s clip, a periodic guess scores about 0.3 at this tolerance (0.5 at +-1 s), so
   compare with the chance rows of the benchmark.
+- **Meter**: :func:`meter_of` = the most common number of beats per complete bar (beats from one downbeat up to
+  the next); ``meter`` accuracy = share of clips whose estimated meter equals the reference's (an estimate without a
+  complete bar counts as wrong; clips whose reference has no complete bar are skipped).
 - :func:`evaluate_clips` pools a list of clips and adds percentile-bootstrap CIs (clips resampled by piece with
   :func:`embedstore.evaluation.stats.bootstrap_ci`).
 """
@@ -39,6 +42,27 @@ def beat_f_measure(reference, estimated, *, window: float = BEAT_WINDOW_S) -> fl
     if len(r) == 0 or len(e) == 0:
         return 0.0
     return float(mir_eval.beat.f_measure(r, e, f_measure_threshold=window))
+
+
+def meter_of(beats, downbeats) -> int | None:
+    """Beats per bar: the most common count of beats in the complete bars (from a downbeat up to, not including,
+    the next downbeat; downbeats are matched to the nearest beat). ``None`` without a complete bar.
+
+    Parameters
+    ----------
+    beats, downbeats : array-like of seconds
+    """
+    b = np.sort(np.asarray(beats, dtype=np.float64))
+    d = np.sort(np.asarray(downbeats, dtype=np.float64))
+    if len(b) < 2 or len(d) < 2:
+        return None
+    pos = np.unique(np.abs(b[None, :] - d[:, None]).argmin(axis=1))
+    counts = np.diff(pos)
+    counts = counts[counts > 0]
+    if len(counts) == 0:
+        return None
+    vals, n = np.unique(counts, return_counts=True)
+    return int(vals[n.argmax()])
 
 
 def event_counts(reference, estimated, *, window: float) -> tuple[int, int, int]:
@@ -109,7 +133,8 @@ def evaluate_clips(
     dict task -> :class:`~embedstore.evaluation.stats.Estimate` as a dict (``value``, ``ci_low``, ``ci_high``,
     ``n``). ``beat``/``downbeat``: mean per-clip F-measure; ``dynamics``: macro F1 over the pooled frames;
     ``change``: pooled change-point F1 (estimate ``change_points``); ``change_from_levels``: the same with the
-    estimate's ``level_changes`` (changes of the smoothed dynamics levels), when present.
+    estimate's ``level_changes`` (changes of the smoothed dynamics levels), when present; ``meter``: share of clips
+    whose estimated beats per bar (:func:`meter_of`) equal the reference's.
     """
 
     n = len(clips)
@@ -125,6 +150,15 @@ def evaluate_clips(
             continue
         f = np.array([beat_f_measure(clips[i]["ref"][key], clips[i]["est"][key]) for i in idx])
         out[task] = bootstrap_ci(np.mean, f, groups=g[idx], n_boot=n_boot, seed=seed).as_dict()
+
+    idx = [i for i in range(n) if has(i, "beats") and has(i, "downbeats")]
+    ref_m = {i: meter_of(clips[i]["ref"]["beats"], clips[i]["ref"]["downbeats"]) for i in idx}
+    idx = [i for i in idx if ref_m[i] is not None]
+    if idx:
+        ok = np.array(
+            [float(meter_of(clips[i]["est"]["beats"], clips[i]["est"]["downbeats"]) == ref_m[i]) for i in idx]
+        )
+        out["meter"] = bootstrap_ci(np.mean, ok, groups=g[idx], n_boot=n_boot, seed=seed).as_dict()
 
     idx = [i for i in range(n) if has(i, "levels") and np.any(np.asarray(clips[i]["ref"]["levels"]) >= 0)]
     if idx:

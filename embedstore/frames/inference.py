@@ -27,7 +27,8 @@ def validation_score(model, items: list[FrameItem], *, beat_method: str = "dbn")
         act = predict_activations(model, it.features, frame_rate=it.frame_rate)
         est = postprocess_item(act, frame_rate=it.frame_rate, thresholds={}, beat_method=beat_method)
         clips.append({"ref": it.reference(), "est": est})
-    m = {k: v["value"] for k, v in evaluate_clips(clips, n_boot=0).items() if k != "change_from_levels"}
+    skip = ("change_from_levels", "meter")
+    m = {k: v["value"] for k, v in evaluate_clips(clips, n_boot=0).items() if k not in skip}
     vals = [v for v in m.values() if np.isfinite(v)]
     model.train()
     return (float(np.mean(vals)) if vals else 0.0), m
