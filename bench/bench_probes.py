@@ -571,12 +571,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out_json = RESULTS / "probes.json"
     res = json.loads(out_json.read_text()) if out_json.exists() else {}
-    res.update(machine=machine(), threads=args.threads)
+    res.update(machine=machine())
 
     def log(m):
         print(m, flush=True)
 
     if not args.quality_only:
+        res["threads"] = args.threads
         log("speed ...")
         res["speed"] = bench_speed(args.n_items, args.layers, args.dim, log=log)
         log(json.dumps(res["speed"], indent=1))
