@@ -262,15 +262,21 @@ def _costs(stores) -> dict:
     return {key: cost for _, key, cost in stores}
 
 
+def _not_run(stores, encoders) -> list[str]:
+    have = {st_key.split("-w")[0] for _, st_key, _ in stores}
+    return [e for e in encoders if e not in have]
+
+
 def bench_quality(data: Path, encoders, log, *, n_boot: int = 1000, cached_only=frozenset()) -> dict:
     """Difficulty, ratings and ranking probes for every encoder (every layer; the best layer is headlined)."""
     from embedstore.probes.benchmark import ProbeOptions
 
     opts = ProbeOptions(n_splits=5, n_boot=n_boot)
-    out: dict = {"costs": {}}
+    out: dict = {"costs": {}, "not_run": {}}
     # --- asap-dev difficulty
     stores = open_stores("asap-dev", encoders, log, cached_only)
     out["costs"]["asap-dev"] = _costs(stores)
+    out["not_run"]["asap-dev"] = _not_run(stores, encoders)
     t, rows = probe_all(
         stores,
         {"task": "difficulty", "target": "henle", "group_by": "piece_id"},
@@ -307,6 +313,7 @@ def bench_quality(data: Path, encoders, log, *, n_boot: int = 1000, cached_only=
     # --- percepiano-dev ratings (grouped by performer) and ranking (grouped by piece)
     stores = open_stores("percepiano-dev", encoders, log, cached_only)
     out["costs"]["percepiano-dev"] = _costs(stores)
+    out["not_run"]["percepiano-dev"] = _not_run(stores, encoders)
     t, rows = probe_all(
         stores,
         {"task": "ratings", "target": list(PERCEPIANO_RATINGS), "group_by": "performer_code"},
@@ -414,6 +421,12 @@ def _cost_table(q: dict) -> list[str]:
                 f"{c['s_per_audio_hour']:,.0f} / {c['cpu_s_per_audio_hour']:,.0f}" if c else "(not recorded)"
             )
             md.append(f"| {set_} | {setup} | {cell} |")
+    for set_, missing in q.get("not_run", {}).items():
+        if missing:
+            md.append(
+                f"\nNot run on {set_}: {', '.join(missing)} (no completed cached store; transkun needs ~30 CPU "
+                "minutes per hour of audio here and was indexed within a CPU budget, see `learned_encoders.md`)."
+            )
     return md + [""]
 
 
