@@ -268,7 +268,7 @@ def write(out: dict) -> None:
         "",
         f"Command: `{out['command']}` (commit {out['commit']}); load average at the end "
         f"{out['load_avg'][0]:.1f}.  ",
-        f"Machine: {out['machine']}. Recording level (mean of {WINDOW_S:g} s windows, hop {HOP_S:g} s), cosine. "
+        f"Machine: {out['machine']}. Recording level (mean of {WINDOW_S:g} s windows, hop {HOP_S:g} s; transkun hop 10 s), cosine. "
         "Chance = expected value under a uniformly random ranking of the same candidates. "
         "All audio is synthetic (one soundfont), so absolute numbers are optimistic.",
         "",
@@ -442,7 +442,7 @@ def main() -> None:
     parts = set(a.parts.split(","))
     t0 = time.perf_counter()
     out: dict = {
-        "command": "python bench/bench_retrieval_interpretation.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python bench/bench_retrieval_interpretation.py", *sys.argv[1:]]),
         "commit": commit(),
         "machine": machine(),
         "encoders": encoders,
