@@ -12,6 +12,7 @@ Run as a script to fill the cache for a manifest::
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def madmom_outputs(path, *, num_nets: int = 8) -> np.ndarray:
     nets = _PROC["nn"].processors[0][:num_nets]
     outs = np.stack([np.asarray(net(f), dtype=np.float32)[:, 1:] for net in nets])
     cp.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cp.with_suffix(".tmp.npz")
+    tmp = cp.with_name(f"{cp.stem}.{os.getpid()}.tmp.npz")  # unique per process (parallel benchmark jobs)
     np.savez(tmp, a=outs)
     tmp.replace(cp)
     return outs
