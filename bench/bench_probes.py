@@ -4,18 +4,21 @@
    ratings: 19 targets) on 10,000 synthetic items of dim 768 with the closed-form ``ridge`` probe (inner-split
    alpha selection, refit per fold), then the same sweep's metrics with bootstrap CIs. Target: the sweep under
    30 s on 2 cores. The batched logistic probe is timed on the difficulty task too (reported, no target).
-2. Quality, for the handcrafted encoders (chroma, logmel, mfcc, bssl; 10 s windows, 5 s hop, mean pooling):
+2. Quality, for the handcrafted encoders (chroma, logmel, mfcc, bssl) and the learned ones whose weights ship in
+   their wheels (basic-pitch, transkun; every layer), 10 s windows, 5 s hop (transkun 10 s), mean pooling:
    - asap-dev difficulty (Henle levels of 23 pieces, 92 clips), 5 folds grouped by piece: ±1 accuracy (and
      accuracy, MAE) of the linear probes vs the majority baseline;
    - percepiano-dev ratings (19 PercePiano dimensions, 227 segments), folds grouped by performer (5 players):
      R² (mean over dimensions, and per dimension) vs the training-mean baseline;
    - percepiano-dev ranking: pairs derived from a rating within a passage ("Interpretation ... Convincing", and
      "Timbre_Soft_Loud" as an acoustic sanity check), folds grouped by piece: pairwise accuracy vs chance.
-   Stores are built once in the embedstore cache (``$EMBEDSTORE_CACHE/bench/probes-*.lance``) and reused.
+   Stores are built once in the embedstore cache (``$EMBEDSTORE_CACHE/bench/learned-<encoder>-<set>.lance``, by
+   ``bench/bench_stores.py``, shared with the other benchmarks) and reused; transkun is never indexed here
+   (``--cached-only``): index it ahead with ``bench/bench_stores.py``.
 
 Usage::
 
-    python bench/bench_probes.py [--speed-only | --quality-only] [--encoders chroma,logmel,mfcc,bssl]
+    python bench/bench_probes.py [--speed-only | --quality-only] [--encoders chroma,logmel,mfcc,bssl,basic-pitch,transkun]
                                  [--n-items 10000] [--dim 768] [--threads 2]
 
 Writes bench/results/probes.json and bench/results/probes.md.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -58,6 +62,9 @@ SOFT_LOUD = "Timbre_Soft_Loud"  # an acoustic rating: a sanity check that the ra
 
 
 from embedstore.utils import machine_description as machine  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_learned_encoders import commit  # noqa: E402
 
 
 # ---------------------------------------------------------------------------------------------- speed
@@ -192,31 +199,39 @@ def bench_speed(n: int, L: int, d: int, *, n_boot: int = 200, log=print) -> dict
 
 
 # ---------------------------------------------------------------------------------------------- quality
-def build_store(name: str, root: Path, encoders, log) -> object:
-    from embedstore.config import cache_dir
-    from embedstore.pipeline import index_paths
-    from embedstore.store import Store
+def open_stores(name: str, encoders, log, cached_only=frozenset()) -> list[tuple[object, str, dict | None]]:
+    """The cached store of every encoder on the shared set ``name`` (``bench/bench_stores.py``; one store per
+    encoder, shared with the other benchmarks), as (store, setup key, indexing cost); encoders in ``cached_only``
+    without a completed store are skipped (logged)."""
+    from bench_stores import open_store
 
-    st = Store(cache_dir() / "bench" / f"probes-{name}.lance")
+    out = []
     for enc in encoders:
-        t = time.perf_counter()
-        rep = index_paths(
-            root / "audio",
-            st,
-            enc,
-            metadata=root / "manifest.csv",
-            window_s=10.0,
-            hop_s=5.0,
-            poolings=("mean",),
-        )
-        log(
-            f"  {name}/{enc}: +{len(rep.added)} added, {len(rep.skipped)} already indexed "
-            f"in {time.perf_counter() - t:.0f} s"
-        )
-    return st
+        got = open_store(name, enc, cached_only=cached_only, log=log)
+        if got is None:
+            log(f"  {name}/{enc}: no cached store (index it with bench/bench_stores.py): skipped")
+            continue
+        out.append(got)
+    return out
 
 
-def _pick(rows, *, setup, head, metric, target="", baseline=False, probe=None):
+def probe_all(stores, task_args: dict, probes, opts, log):
+    """``run_probe`` on every store (its own task: recordings can differ by a duplicate), rows pooled."""
+    from embedstore.probes.benchmark import load_task, run_probe
+
+    rows, task = [], None
+    for st, _, _ in stores:
+        t = load_task(st, **task_args)
+        task = task or t
+        rows += run_probe(st, t, probes=probes, opts=opts, progress=log).rows
+    return task, rows
+
+
+def _layers(rows, setup) -> list[str]:
+    return list(dict.fromkeys(r["layer_name"] for r in rows if r["setup"] == setup and not r["is_baseline"]))
+
+
+def _pick(rows, *, setup, head, metric, target="", baseline=False, probe=None, layer=None):
     out = [
         r
         for r in rows
@@ -226,6 +241,7 @@ def _pick(rows, *, setup, head, metric, target="", baseline=False, probe=None):
         and r["target"] == target
         and bool(r["is_baseline"]) == baseline
         and (probe is None or r["probe"] == probe)
+        and (layer is None or baseline or r.get("layer_name") == layer)
     ]
     return out
 
@@ -237,71 +253,116 @@ def _est(r) -> dict:
         "fold_mean": round(float(r["fold_mean"]), 4),
         "fold_std": round(float(r["fold_std"]), 4),
         "layer": r["layer"],
+        "layer_name": r.get("layer_name", str(r["layer"])),
         "probe": r["probe"],
     }
 
 
-def bench_quality(data: Path, encoders, log, *, n_boot: int = 1000) -> dict:
-    from embedstore.probes.benchmark import ProbeOptions, load_task, run_probe
+def _costs(stores) -> dict:
+    return {key: cost for _, key, cost in stores}
+
+
+def _not_run(stores, encoders) -> list[str]:
+    have = {st_key.split("-w")[0] for _, st_key, _ in stores}
+    return [e for e in encoders if e not in have]
+
+
+def bench_quality(data: Path, encoders, log, *, n_boot: int = 1000, cached_only=frozenset()) -> dict:
+    """Difficulty, ratings and ranking probes for every encoder (every layer; the best layer is headlined)."""
+    from embedstore.probes.benchmark import ProbeOptions
 
     opts = ProbeOptions(n_splits=5, n_boot=n_boot)
-    out: dict = {}
+    out: dict = {"costs": {}, "not_run": {}}
     # --- asap-dev difficulty
-    st = build_store("asap-dev", data / "asap-dev", encoders, log)
-    t = load_task(st, "difficulty", target="henle", group_by="piece_id")
-    run = run_probe(st, t, probes=["linear", "mlp"], opts=opts, progress=log)
-    res = {"recordings": t.n, "pieces": int(len(set(t.groups))), "classes": t.classes, "per_encoder": {}}
-    for setup in dict.fromkeys(r["setup"] for r in run.rows):
-        e = {}
-        for head in ("classification", "ordinal"):
-            for metric in ("within1_accuracy", "accuracy", "mae"):
-                base = _pick(run.rows, setup=setup, head=head, metric=metric, baseline=True)
-                for probe in ("linear", "mlp"):
-                    m = _pick(run.rows, setup=setup, head=head, metric=metric, probe=probe)
-                    if m:
-                        e[f"{head}/{probe}/{metric}"] = _est(m[0])
-                if base:
-                    e[f"{head}/majority/{metric}"] = _est(base[0])
-        res["per_encoder"][setup] = e
+    stores = open_stores("asap-dev", encoders, log, cached_only)
+    out["costs"]["asap-dev"] = _costs(stores)
+    out["not_run"]["asap-dev"] = _not_run(stores, encoders)
+    t, rows = probe_all(
+        stores,
+        {"task": "difficulty", "target": "henle", "group_by": "piece_id"},
+        ["linear", "mlp"],
+        opts,
+        log,
+    )
+    res = {
+        "recordings": t.n,
+        "pieces": int(len(set(t.groups))),
+        "classes": t.classes,
+        "per_encoder": {},
+        "per_layer": {},
+    }
+    for setup in dict.fromkeys(r["setup"] for r in rows):
+        per_layer = {}
+        for layer in _layers(rows, setup):
+            e = {}
+            for head in ("classification", "ordinal"):
+                for metric in ("within1_accuracy", "accuracy", "mae"):
+                    base = _pick(rows, setup=setup, head=head, metric=metric, baseline=True)
+                    for probe in ("linear", "mlp"):
+                        m = _pick(rows, setup=setup, head=head, metric=metric, probe=probe, layer=layer)
+                        if m:
+                            e[f"{head}/{probe}/{metric}"] = _est(m[0])
+                    if base:
+                        e[f"{head}/majority/{metric}"] = _est(base[0])
+            per_layer[layer] = e
+        best = max(per_layer, key=lambda k: per_layer[k]["ordinal/linear/within1_accuracy"]["value"])
+        res["per_encoder"][setup] = {**per_layer[best], "best_layer": best, "n_layers": len(per_layer)}
+        if len(per_layer) > 1:
+            res["per_layer"][setup] = per_layer
     out["asap_difficulty"] = res
     # --- percepiano-dev ratings (grouped by performer) and ranking (grouped by piece)
-    st = build_store("percepiano-dev", data / "percepiano-dev", encoders, log)
-    t = load_task(st, "ratings", target=list(PERCEPIANO_RATINGS), group_by="performer_code")
-    run = run_probe(st, t, probes=["ridge"], opts=opts, progress=log)
+    stores = open_stores("percepiano-dev", encoders, log, cached_only)
+    out["costs"]["percepiano-dev"] = _costs(stores)
+    out["not_run"]["percepiano-dev"] = _not_run(stores, encoders)
+    t, rows = probe_all(
+        stores,
+        {"task": "ratings", "target": list(PERCEPIANO_RATINGS), "group_by": "performer_code"},
+        ["ridge"],
+        opts,
+        log,
+    )
     res = {
         "recordings": t.n,
         "performers": int(len(set(t.groups))),
         "targets": len(t.target_names),
         "per_encoder": {},
+        "per_layer": {},
     }
-    for setup in dict.fromkeys(r["setup"] for r in run.rows):
-        e = {
-            "mean/r2": _est(
-                _pick(run.rows, setup=setup, head="regression", metric="r2", target="mean", probe="ridge")[0]
-            ),
-            "mean/r2_baseline": _est(
-                _pick(run.rows, setup=setup, head="regression", metric="r2", target="mean", baseline=True)[0]
-            ),
-            "mean/pearson": _est(
-                _pick(
-                    run.rows, setup=setup, head="regression", metric="pearson", target="mean", probe="ridge"
-                )[0]
-            ),
-        }
-        per = {}
-        for tgt in PERCEPIANO_RATINGS:
-            m = _pick(run.rows, setup=setup, head="regression", metric="r2", target=tgt, probe="ridge")
-            b = _pick(run.rows, setup=setup, head="regression", metric="r2", target=tgt, baseline=True)
-            per[tgt] = {"r2": round(float(m[0]["value"]), 4), "baseline": round(float(b[0]["value"]), 4)}
-        e["per_target_r2"] = per
-        res["per_encoder"][setup] = e
+    for setup in dict.fromkeys(r["setup"] for r in rows):
+        per_layer = {}
+        for layer in _layers(rows, setup):
+            kw = {"setup": setup, "head": "regression", "layer": layer}
+            e = {
+                "mean/r2": _est(_pick(rows, **kw, metric="r2", target="mean", probe="ridge")[0]),
+                "mean/r2_baseline": _est(_pick(rows, **kw, metric="r2", target="mean", baseline=True)[0]),
+                "mean/pearson": _est(_pick(rows, **kw, metric="pearson", target="mean", probe="ridge")[0]),
+            }
+            per = {}
+            for tgt in PERCEPIANO_RATINGS:
+                m = _pick(rows, **kw, metric="r2", target=tgt, probe="ridge")
+                b = _pick(rows, **kw, metric="r2", target=tgt, baseline=True)
+                per[tgt] = {"r2": round(float(m[0]["value"]), 4), "baseline": round(float(b[0]["value"]), 4)}
+            e["per_target_r2"] = per
+            per_layer[layer] = e
+        best = max(per_layer, key=lambda k: per_layer[k]["mean/r2"]["value"])
+        res["per_encoder"][setup] = {**per_layer[best], "best_layer": best, "n_layers": len(per_layer)}
+        if len(per_layer) > 1:
+            res["per_layer"][setup] = {
+                k: {x: v[x] for x in ("mean/r2", "mean/pearson")} for k, v in per_layer.items()
+            }
     out["percepiano_ratings"] = res
     out["percepiano_ranking"] = {}
     for rating in (CONVINCING, SOFT_LOUD):
-        t = load_task(st, "ranking", pairs_from=rating, within="segment_id", group_by="piece_id")
-        run = run_probe(st, t, probes=["linear"], opts=opts, progress=log)
+        t, rows = probe_all(
+            stores,
+            {"task": "ranking", "pairs_from": rating, "within": "segment_id", "group_by": "piece_id"},
+            ["linear"],
+            opts,
+            log,
+        )
         res = {"pairs": int(len(t.pairs)), "recordings": t.n, "rating": rating, "per_encoder": {}}
         # reference: rank by the segment's mean MIDI velocity (metadata, not audio) - a near-oracle loudness cue
+        st = stores[0][0]
         vel = (
             st.recordings()
             .set_index("recording_id")
@@ -312,16 +373,24 @@ def bench_quality(data: Path, encoders, log, *, n_boot: int = 1000) -> dict:
         res["mean_velocity_reference_accuracy"] = round(
             float(np.mean(np.where(dv == 0, 0.5, (dv > 0) == t.pair_labels))), 4
         )
-        for setup in dict.fromkeys(r["setup"] for r in run.rows):
-            m = _pick(run.rows, setup=setup, head="ranking", metric="pairwise_accuracy", probe="linear")
-            b = _pick(run.rows, setup=setup, head="ranking", metric="pairwise_accuracy", baseline=True)
-            a = _pick(run.rows, setup=setup, head="ranking", metric="antisymmetry_error", probe="linear")
-            i = _pick(run.rows, setup=setup, head="ranking", metric="intransitive_share", probe="linear")
+        for setup in dict.fromkeys(r["setup"] for r in rows):
+            layers = _layers(rows, setup)
+            kw = {"setup": setup, "head": "ranking"}
+
+            def acc(layer, kw=kw, rows=rows):
+                return _pick(rows, **kw, metric="pairwise_accuracy", probe="linear", layer=layer)[0]
+
+            best = max(layers, key=lambda k: acc(k)["value"])
+            b = _pick(rows, **kw, metric="pairwise_accuracy", baseline=True)
+            a = _pick(rows, **kw, metric="antisymmetry_error", probe="linear", layer=best)
+            i = _pick(rows, **kw, metric="intransitive_share", probe="linear", layer=best)
             res["per_encoder"][setup] = {
-                "pairwise_accuracy": _est(m[0]),
+                "pairwise_accuracy": _est(acc(best)),
                 "chance": _est(b[0]),
                 "antisymmetry_error": float(a[0]["value"]),
                 "intransitive_share": float(i[0]["value"]),
+                "best_layer": best,
+                "n_layers": len(layers),
             }
         out["percepiano_ranking"][rating] = res
     return out
@@ -330,6 +399,56 @@ def bench_quality(data: Path, encoders, log, *, n_boot: int = 1000) -> dict:
 # ---------------------------------------------------------------------------------------------- output
 def _ci(e: dict) -> str:
     return f"{e['value']:.3f} [{e['ci'][0]:.3f}, {e['ci'][1]:.3f}]"
+
+
+def _setup_name(setup: str, e: dict) -> str:
+    """Setup key, with the best layer for a multi-layer encoder."""
+    n = e.get("n_layers", 1)
+    return setup if n == 1 else f"{setup} ({e['best_layer']}, best of {n})"
+
+
+def _cost_table(q: dict) -> list[str]:
+    md = [
+        "Cost of every encoder: indexing wall / CPU seconds per hour of audio on this machine, recorded when its "
+        "cached store was built (decode + encode + write; load average then in `probes.json`):",
+        "",
+        "| set | encoder | cost (s / CPU s per hour of audio) |",
+        "|---|---|---|",
+    ]
+    for set_, costs in q.get("costs", {}).items():
+        for setup, c in costs.items():
+            cell = (
+                f"{c['s_per_audio_hour']:,.0f} / {c['cpu_s_per_audio_hour']:,.0f}" if c else "(not recorded)"
+            )
+            md.append(f"| {set_} | {setup} | {cell} |")
+    for set_, missing in q.get("not_run", {}).items():
+        if missing:
+            md.append(
+                f"\nNot run on {set_}: {', '.join(missing)} (no completed cached store; transkun needs ~30 CPU "
+                "minutes per hour of audio here and was indexed within a CPU budget, see `learned_encoders.md`)."
+            )
+    return md + [""]
+
+
+def _per_layer_difficulty(a: dict) -> list[str]:
+    if not a.get("per_layer"):
+        return []
+    md = [
+        "",
+        "Every layer (linear probes; majority baseline as above):",
+        "",
+        "| encoder | layer | classification ±1 acc. | classification acc. | ordinal ±1 acc. | ordinal acc. | "
+        "ordinal MAE |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for setup, layers in a["per_layer"].items():
+        for layer, e in layers.items():
+            md.append(
+                f"| {setup} | {layer} | {_ci(e['classification/linear/within1_accuracy'])} | "
+                f"{_ci(e['classification/linear/accuracy'])} | {_ci(e['ordinal/linear/within1_accuracy'])} | "
+                f"{_ci(e['ordinal/linear/accuracy'])} | {_ci(e['ordinal/linear/mae'])} |"
+            )
+    return md
 
 
 def write_md(res: dict) -> str:
@@ -353,6 +472,17 @@ def write_md(res: dict) -> str:
     q = res.get("quality")
     if q:
         a = q["asap_difficulty"]
+        if "quality_command" in res:
+            md += [
+                f"Quality part: `{res['quality_command']}` (commit {res['quality_commit']}); load average at the "
+                f"end {res['quality_load_avg'][0]:.1f}. Every encoder's store is the cached "
+                "`learned-<encoder>-<set>.lance` of `bench/bench_stores.py` (10 s windows, hop 5 s; transkun hop "
+                "10 s). Multi-layer (learned) encoders: every layer is probed; the main tables show the best layer "
+                "(difficulty: ordinal linear ±1 accuracy; ratings: ridge R²; ranking: pairwise accuracy), chosen "
+                "on these folds, so optimistic by the choice among the layers; every layer is listed after them.",
+                "",
+            ]
+            md += _cost_table(q)
         md += [
             "## asap-dev difficulty (Henle levels), 5 folds grouped by piece",
             "",
@@ -364,15 +494,17 @@ def write_md(res: dict) -> str:
             "|---|---|---|---|---|---|",
         ]
         for setup, e in a["per_encoder"].items():
+            name = _setup_name(setup, e)
             for head in ("classification", "ordinal"):
                 for probe in ("majority", "linear", "mlp"):
                     k = f"{head}/{probe}/"
                     if k + "within1_accuracy" not in e:
                         continue
                     md.append(
-                        f"| {setup} | {head} | {probe} | {_ci(e[k + 'within1_accuracy'])} | "
+                        f"| {name} | {head} | {probe} | {_ci(e[k + 'within1_accuracy'])} | "
                         f"{_ci(e[k + 'accuracy'])} | {_ci(e[k + 'mae'])} |"
                     )
+        md += _per_layer_difficulty(a)
         r = q["percepiano_ratings"]
         md += [
             "",
@@ -386,8 +518,15 @@ def write_md(res: dict) -> str:
         ]
         for setup, e in r["per_encoder"].items():
             md.append(
-                f"| {setup} | {_ci(e['mean/r2'])} | {_ci(e['mean/r2_baseline'])} | {_ci(e['mean/pearson'])} |"
+                f"| {_setup_name(setup, e)} | {_ci(e['mean/r2'])} | {_ci(e['mean/r2_baseline'])} | "
+                f"{_ci(e['mean/pearson'])} |"
             )
+        if r.get("per_layer"):
+            md += ["", "Every layer (ridge R², mean over the 19 dimensions; Pearson):", ""]
+            md += ["| encoder | layer | R² (ridge) | Pearson |", "|---|---|---|---|"]
+            for setup, layers in r["per_layer"].items():
+                for layer, v in layers.items():
+                    md.append(f"| {setup} | {layer} | {_ci(v['mean/r2'])} | {_ci(v['mean/pearson'])} |")
         best_setup = max(r["per_encoder"], key=lambda s: r["per_encoder"][s]["mean/r2"]["value"])
         md += [
             "",
@@ -411,7 +550,7 @@ def write_md(res: dict) -> str:
             ]
             for setup, e in k["per_encoder"].items():
                 md.append(
-                    f"| {setup} | {_ci(e['pairwise_accuracy'])} | {_ci(e['chance'])} | "
+                    f"| {_setup_name(setup, e)} | {_ci(e['pairwise_accuracy'])} | {_ci(e['chance'])} | "
                     f"{e['antisymmetry_error']:.1e} | {e['intransitive_share']:.2f} |"
                 )
             md.append("")
@@ -427,12 +566,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--speed-only", action="store_true")
     ap.add_argument("--quality-only", action="store_true")
-    ap.add_argument("--encoders", default="chroma,logmel,mfcc,bssl")
+    ap.add_argument("--encoders", default="chroma,logmel,mfcc,bssl,basic-pitch,transkun")
     ap.add_argument("--n-items", type=int, default=10_000)
     ap.add_argument("--dim", type=int, default=768)
     ap.add_argument("--layers", type=int, default=13)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--n-boot", type=int, default=1000)
+    ap.add_argument(
+        "--cached-only",
+        default="transkun",
+        help="encoders used only where bench/bench_stores.py has built their store (never indexed here)",
+    )
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -440,12 +584,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     out_json = RESULTS / "probes.json"
     res = json.loads(out_json.read_text()) if out_json.exists() else {}
-    res.update(machine=machine(), threads=args.threads)
+    res.update(machine=machine())
 
     def log(m):
         print(m, flush=True)
 
     if not args.quality_only:
+        res["threads"] = args.threads
         log("speed ...")
         res["speed"] = bench_speed(args.n_items, args.layers, args.dim, log=log)
         log(json.dumps(res["speed"], indent=1))
@@ -458,8 +603,15 @@ def main() -> None:
         else:
             t = time.perf_counter()
             res["quality"] = bench_quality(
-                data, [e.strip() for e in args.encoders.split(",") if e.strip()], log, n_boot=args.n_boot
+                data,
+                [e.strip() for e in args.encoders.split(",") if e.strip()],
+                log,
+                n_boot=args.n_boot,
+                cached_only={e for e in args.cached_only.split(",") if e},
             )
+            res["quality_command"] = "python bench/bench_probes.py " + " ".join(sys.argv[1:])
+            res["quality_load_avg"] = list(os.getloadavg())
+            res["quality_commit"] = commit()
             res["quality_seconds"] = round(time.perf_counter() - t, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(res, indent=2))

@@ -16,12 +16,15 @@
    projected training vectors of each fold; R² of the pooled out-of-fold predictions with 95 % bootstrap CIs
    resampling players, and the paired difference.
 
-All at recording level (mean of 10 s windows, hop 5 s), cosine similarity. Handcrafted encoders only (no model
-downloads). Stores are cached under ``$EMBEDSTORE_CACHE/bench/interp-<set>.lance``.
+All at recording level (mean of 10 s windows, hop 5 s; transkun hop 10 s), cosine similarity. Handcrafted
+encoders and the learned ones whose weights ship in their wheels (basic-pitch, transkun: every layer in part 1,
+the last layer in parts 2 and 3). Stores are the cached ``$EMBEDSTORE_CACHE/bench/learned-<encoder>-<set>.lance``
+of ``bench/bench_stores.py`` (shared with the other benchmarks); transkun is never indexed here
+(``--cached-only``).
 
 Usage::
 
-    python bench/bench_retrieval_interpretation.py [--encoders mfcc,logmel,bssl,chroma] [--rating Timbre_Soft_Loud]
+    python bench/bench_retrieval_interpretation.py [--encoders mfcc,logmel,bssl,chroma,basic-pitch,transkun] [--rating Timbre_Soft_Loud]
 
 Writes bench/results/interpretation.json and .md.
 """
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -38,9 +42,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_learned_encoders import commit  # noqa: E402
+from bench_stores import cost_cell, open_store  # noqa: E402
+
 from embedstore.config import cache_dir, shared_data_dir  # noqa: E402
 from embedstore.evaluation.stats import bootstrap_ci  # noqa: E402
-from embedstore.pipeline import index_paths  # noqa: E402
 from embedstore.projections.persist import write_projection  # noqa: E402
 from embedstore.projections.report import evaluate_projection  # noqa: E402
 from embedstore.projections.retrieval import evaluate_store_retrieval  # noqa: E402
@@ -48,6 +55,8 @@ from embedstore.projections.train import TrainConfig, fit_on_store, load_trainin
 from embedstore.store import Store, sql_in  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: Encoders too expensive to index inside this benchmark: used where ``bench/bench_stores.py`` has built them.
+CACHED_ONLY: set[str] = {"transkun"}
 WINDOW_S, HOP_S = 10.0, 5.0
 COMPOSERS_A = (
     "Chopin",
@@ -61,21 +70,11 @@ COMPOSERS_A = (
 from embedstore.utils import machine_description as machine  # noqa: E402
 
 
-def open_indexed(data: Path, name: str, encoder: str) -> tuple[Store, str, float]:
-    st = Store(cache_dir() / "bench" / f"interp-{name}.lance")
-    t0 = time.perf_counter()
-    rep = index_paths(
-        data / name / "audio",
-        st,
-        encoder,
-        metadata=data / name / "manifest.csv",
-        window_s=WINDOW_S,
-        hop_s=HOP_S,
-        poolings=("mean",),
-    )
-    if rep.rejected:
-        print(f"  {name}/{encoder}: {len(rep.rejected)} files rejected")
-    return st, rep.setup_key, time.perf_counter() - t0
+def open_indexed(data: Path, name: str, encoder: str) -> tuple[Store, str, dict | None] | None:
+    """The cached store of ``encoder`` on the shared set ``name`` (``bench/bench_stores.py``, shared with the
+    other benchmarks) as (store, setup key, indexing cost), or None for an encoder of ``CACHED_ONLY`` that has no
+    completed store yet."""
+    return open_store(name, encoder, cached_only=CACHED_ONLY)
 
 
 def summary(res: dict) -> dict:
@@ -98,9 +97,16 @@ def part1(data: Path, encoders) -> list[dict]:
     rows = []
     for name in ("vienna-dev", "asap-dev"):
         for enc in encoders:
-            st, key, t_index = open_indexed(data, name, enc)
-            space = st.find_space(setup=key, level="recording", pooling="mean")
-            for across in (None, "piece_id"):
+            got = open_indexed(data, name, enc)
+            if got is None:
+                print(f"  {name}/{enc}: no cached store (bench/bench_stores.py): skipped")
+                continue
+            st, key, cost = got
+            spaces = sorted(
+                (s for s in st.spaces(setup_key=key) if s.level == "recording" and s.pooling == "mean"),
+                key=lambda s: s.layer,
+            )
+            for space, across in ((sp, a) for sp in spaces for a in (None, "piece_id")):
                 aps = {}
                 for mode in ("raw", "interpretation"):
                     r = evaluate_store_retrieval(
@@ -111,11 +117,13 @@ def part1(data: Path, encoders) -> list[dict]:
                     row = {
                         "set": name,
                         "encoder": enc,
+                        "layer": space.layer_name,
+                        "n_layers": len(spaces),
                         "mode": mode,
                         "candidates": "other pieces only" if across else "all other recordings",
                         **summary(r),
                         "map_ci": bootstrap_ci(np.mean, aps[mode][ok], seed=0).as_dict(),
-                        "index_s": round(t_index, 1),
+                        "cost": cost,
                     }
                     if mode == "interpretation":
                         ok = np.isfinite(aps["raw"]) & np.isfinite(aps["interpretation"])
@@ -127,7 +135,7 @@ def part1(data: Path, encoders) -> list[dict]:
                         ).as_dict()
                     rows.append(row)
                     print(
-                        f"  {name:10s} {enc:7s} {row['candidates']:21s} {mode:14s} MAP {row['map']:.3f} "
+                        f"  {name:10s} {enc:7s} {space.layer_name:16s} {row['candidates']:21s} {mode:14s} MAP {row['map']:.3f} "
                         f"(chance {row['chance_map']:.3f}) P@1 {row['p@1']:.3f}  n={row['n_queries']}"
                     )
     return rows
@@ -136,8 +144,11 @@ def part1(data: Path, encoders) -> list[dict]:
 def part2(data: Path, encoders, *, seed: int = 0) -> list[dict]:
     rows = []
     for enc in encoders:
-        st, key, _ = open_indexed(data, "asap-dev", enc)
-        src = st.find_space(setup=key, level="recording", pooling="mean")
+        got = open_indexed(data, "asap-dev", enc)
+        if got is None:
+            continue
+        st, key, _ = got
+        src = st.find_space(setup=key, level="recording", pooling="mean")  # the last layer
         rec = st.recordings()
         comp_a = sorted(set(rec["composer"]) & set(COMPOSERS_A))
         comp_b = sorted(set(rec["composer"]) - set(COMPOSERS_A))
@@ -158,6 +169,7 @@ def part2(data: Path, encoders, *, seed: int = 0) -> list[dict]:
             per_split.append(per_q)
             row = {
                 "encoder": enc,
+                "layer": src.layer_name,
                 "train_composers": train_c,
                 "test_composers": test_c,
                 "projected_space": psp.space_id,
@@ -203,8 +215,11 @@ def part2(data: Path, encoders, *, seed: int = 0) -> list[dict]:
 def part3(data: Path, encoders, rating: str, *, seed: int = 0) -> list[dict]:
     rows = []
     for enc in encoders:
-        st, key, _ = open_indexed(data, "percepiano-dev", enc)
-        src = st.find_space(setup=key, level="recording", pooling="mean")
+        got = open_indexed(data, "percepiano-dev", enc)
+        if got is None:
+            continue
+        st, key, _ = got
+        src = st.find_space(setup=key, level="recording", pooling="mean")  # the last layer
         es, labels, groups = load_training_data(st, src, rating, group_by="performer_code")
         cfg = TrainConfig(loss="weighted-contrastive", out_dim=32, n_bins=5, margin=0.5, seed=seed)
         t0 = time.perf_counter()
@@ -213,6 +228,7 @@ def part3(data: Path, encoders, rating: str, *, seed: int = 0) -> list[dict]:
         )
         row = {
             "encoder": enc,
+            "layer": src.layer_name,
             "rating": rating,
             "group_by": "performer_code",
             "n": res["n_items"],
@@ -235,6 +251,11 @@ def part3(data: Path, encoders, rating: str, *, seed: int = 0) -> list[dict]:
     return rows
 
 
+def _enc(r: dict) -> str:
+    """Encoder name, with the layer for a multi-layer encoder (parts 2 and 3 use its last layer)."""
+    return r["encoder"] if r.get("layer", "L0") == "L0" else f"{r['encoder']} ({r['layer']})"
+
+
 def _ci(d: dict) -> str:
     return f"{d['value']:.3f} [{d['ci_low']:.3f}, {d['ci_high']:.3f}]"
 
@@ -245,6 +266,8 @@ def write(out: dict) -> None:
     L = [
         "# Interpretation retrieval and contrastive projections (../shared/data)",
         "",
+        f"Command: `{out['command']}` (commit {out['commit']}); load average at the end "
+        f"{out['load_avg'][0]:.1f}.  ",
         f"Machine: {out['machine']}. Recording level (mean of {WINDOW_S:g} s windows, hop {HOP_S:g} s), cosine. "
         "Chance = expected value under a uniformly random ranking of the same candidates. "
         "All audio is synthetic (one soundfont), so absolute numbers are optimistic.",
@@ -261,11 +284,45 @@ def write(out: dict) -> None:
         "queries |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    best = best_layers(out["same_pianist"])
     for r in out["same_pianist"]:
+        if best.get((r["set"], r["encoder"]), r["layer"]) != r["layer"]:
+            continue
         diff = _ci(r["map_difference_vs_raw"]) if "map_difference_vs_raw" in r else ""
+        enc = (
+            r["encoder"] if r["n_layers"] == 1 else f"{r['encoder']} ({r['layer']}, best of {r['n_layers']})"
+        )
         L.append(
-            f"| {r['set']} | {r['encoder']} | {r['candidates']} | {r['mode']} | {_ci(r['map_ci'])} | {diff} | "
+            f"| {r['set']} | {enc} | {r['candidates']} | {r['mode']} | {_ci(r['map_ci'])} | {diff} | "
             f"{r['p@1']:.3f} | {r['mrr']:.3f} | {r['mr1']:.2f} | {r['chance_map']:.3f} | {r['n_queries']} |"
+        )
+    L += [
+        "",
+        "### Every layer of the multi-layer (learned) encoders, and the cost of every encoder",
+        "",
+        "Best layer above = the highest interpretation-mode MAP with all other recordings as candidates, chosen "
+        "on these queries (optimistic by the choice). MAP per layer: all candidates raw / interpretation, other "
+        "pieces raw / interpretation. Cost = indexing wall / CPU seconds per hour of audio on this machine when "
+        "the cached store was built (`bench/bench_stores.py`; transkun at hop 10 s to fit the CPU budget).",
+        "",
+        "| set | encoder | layer | all: raw | all: interpretation | other pieces: raw | other pieces: "
+        "interpretation | chance MAP (all / other) | cost (s / CPU s per hour of audio) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    seen: dict = {}
+    for r in out["same_pianist"]:
+        seen.setdefault((r["set"], r["encoder"], r["layer"]), {})[(r["candidates"], r["mode"])] = r
+    for (set_, enc, layer), d in seen.items():
+        a, b = d.get(("all other recordings", "raw")), d.get(("other pieces only", "raw"))
+        cells = [
+            f"{d[(c, m)]['map']:.3f}" if (c, m) in d else "–"
+            for c in ("all other recordings", "other pieces only")
+            for m in ("raw", "interpretation")
+        ]
+        L.append(
+            f"| {set_} | {enc} | {layer} | {' | '.join(cells)} | "
+            f"{a['chance_map'] if a else float('nan'):.3f} / {b['chance_map'] if b else float('nan'):.3f} | "
+            f"{cost_cell(a.get('cost') if a else None)} |"
         )
     L += [
         "",
@@ -277,12 +334,12 @@ def write(out: dict) -> None:
     for r in out["asap_piece_projection"]:
         if "difference" in r:
             L.append(
-                f"| {r['encoder']} | both halves | every piece once (held out) | {r['raw']['map']:.3f} | "
+                f"| {_enc(r)} | both halves | every piece once (held out) | {r['raw']['map']:.3f} | "
                 f"{r['projected']['map']:.3f} (diff {_ci(r['difference'])}) | | {r['n_queries']} |"
             )
         else:
             L.append(
-                f"| {r['encoder']} | {', '.join(r['train_composers'])} | {', '.join(r['test_composers'])} | "
+                f"| {_enc(r)} | {', '.join(r['train_composers'])} | {', '.join(r['test_composers'])} | "
                 f"{r['raw']['map']:.3f} | {r['projected']['map']:.3f} | {r['raw']['chance_map']:.3f} | "
                 f"{r['raw']['n_queries']} |"
             )
@@ -301,7 +358,7 @@ def write(out: dict) -> None:
     for r in out["percepiano_projection"]:
         rt = r.get("retrieval") or {}
         L.append(
-            f"| {r['encoder']} | {r['n']} | {_ci(r['probe_r2_raw'])} | {_ci(r['probe_r2_projected'])} | "
+            f"| {_enc(r)} | {r['n']} | {_ci(r['probe_r2_raw'])} | {_ci(r['probe_r2_projected'])} | "
             f"{_ci(r['probe_r2_difference'])} | "
             + (
                 f"{_ci(rt['map_raw'])} | {_ci(rt['map_projected'])} | {rt['map_chance']:.3f} |"
@@ -318,6 +375,17 @@ def write(out: dict) -> None:
     (RESULTS / "interpretation.md").write_text("\n".join(L) + "\n")
 
 
+def best_layers(rows: list[dict]) -> dict:
+    """(set, encoder) -> the layer with the highest interpretation-mode MAP over all other recordings."""
+    best: dict = {}
+    for r in rows:
+        if r["candidates"] == "all other recordings" and r["mode"] == "interpretation":
+            k = (r["set"], r["encoder"])
+            if k not in best or r["map"] > best[k][1]:
+                best[k] = (r["layer"], r["map"])
+    return {k: v[0] for k, v in best.items()}
+
+
 def findings(out: dict) -> list[str]:
     f = []
     for name in ("vienna-dev", "asap-dev"):
@@ -325,11 +393,13 @@ def findings(out: dict) -> list[str]:
             r for r in out["same_pianist"] if r["set"] == name and r["candidates"] == "all other recordings"
         ]
         for enc in out["encoders"]:
-            raw = next((r for r in rows if r["encoder"] == enc and r["mode"] == "raw"), None)
-            itp = next((r for r in rows if r["encoder"] == enc and r["mode"] == "interpretation"), None)
+            lay = best_layers(rows).get((name, enc))
+            mine = [r for r in rows if r["encoder"] == enc and r["layer"] == lay]
+            raw = next((r for r in mine if r["mode"] == "raw"), None)
+            itp = next((r for r in mine if r["mode"] == "interpretation"), None)
             if raw and itp:
                 f.append(
-                    f"{name} {enc}: same-pianist MAP raw {raw['map']:.3f}, interpretation {itp['map']:.3f}, "
+                    f"{name} {enc} ({lay}): same-pianist MAP raw {raw['map']:.3f}, interpretation {itp['map']:.3f}, "
                     f"chance {raw['chance_map']:.3f}."
                 )
     for r in out["asap_piece_projection"]:
@@ -353,11 +423,18 @@ def findings(out: dict) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--encoders", default="mfcc,logmel,bssl,chroma")
+    ap.add_argument("--encoders", default="mfcc,logmel,bssl,chroma,basic-pitch,transkun")
     ap.add_argument("--rating", default="Timbre_Soft_Loud")
     ap.add_argument("--parts", default="1,2,3")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--cached-only",
+        default="transkun",
+        help="encoders used only where bench/bench_stores.py has built their store (never indexed here)",
+    )
     a = ap.parse_args()
+    CACHED_ONLY.clear()
+    CACHED_ONLY.update(x for x in a.cached_only.split(",") if x)
     data = shared_data_dir()
     if data is None:
         raise SystemExit("../shared data not found (set EMBEDSTORE_SHARED)")
@@ -365,6 +442,8 @@ def main() -> None:
     parts = set(a.parts.split(","))
     t0 = time.perf_counter()
     out: dict = {
+        "command": "python bench/bench_retrieval_interpretation.py " + " ".join(sys.argv[1:]),
+        "commit": commit(),
         "machine": machine(),
         "encoders": encoders,
         "rating": a.rating,
@@ -384,6 +463,7 @@ def main() -> None:
         print(f"3. percepiano-dev {a.rating}: weighted-contrastive projection, grouped CV")
         out["percepiano_projection"] = part3(data, encoders, a.rating, seed=a.seed)
     out["total_s"] = time.perf_counter() - t0
+    out["load_avg"] = list(os.getloadavg())
     out["findings"] = findings(out)
     write(out)
     print("\n".join(out["findings"]))

@@ -40,6 +40,8 @@ def frames_model(synth_collection, tmp_path_factory):
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout)
     assert rep["model"] == "linear" and rep["n_recordings"] == 9 and rep["n_val"] > 0
+    # the change-point detector is fitted from the collection's note velocities and saved beside the model
+    assert rep["change_detector"]["clips"] == 9 and (out / "changepoints.safetensors").exists()
     return out
 
 
@@ -71,6 +73,7 @@ def test_frames_on_generated_audio_writes_json_and_png(frames_model, synth_colle
     d = json.loads(res.stdout)
     _check_analysis(d, sf.info(str(clip)).duration)
     assert len(d["beats"]) >= 4  # a few seconds of steady beats
+    assert d["model"]["change_points"] == "velocity detector"
     _check_png(png)
     # the plain output names the levels and the plot
     res = _run("frames", clip, "--model", frames_model)
@@ -135,3 +138,21 @@ def test_default_model_is_written_by_train_frames_and_read_by_frames(synth_colle
     res = _run("frames", clip, "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["model"]["path"] == str(tmp_path / "default")
+
+
+def test_train_frames_without_velocities_saves_the_model_and_says_why_no_detector(synth_collection, tmp_path):
+    import pandas as pd
+
+    man = pd.read_csv(synth_collection)
+    man["audio"] = [str(synth_collection.parent / a) for a in man["audio"]]
+    bare = tmp_path / "no_notes.csv"
+    man.drop(columns=[c for c in ("notes", "midi") if c in man.columns]).to_csv(bare, index=False)
+    out = tmp_path / "m"
+    res = _run("train-frames", "--data", bare, "--model", "linear", "--epochs", 1, "--out", out, "--no-cache")
+    assert res.exit_code == 0, res.output
+    assert "no change-point detector" in res.output and "velocities" in res.output
+    assert (out / "config.json").is_file() and not (out / "changepoints.json").exists()
+    clip = sorted((synth_collection.parent / "audio").glob("*.flac"))[0]
+    res = _run("frames", clip, "--model", out, "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["model"]["change_points"] == "change head"

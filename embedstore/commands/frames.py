@@ -82,6 +82,14 @@ def train_frames(
             "--cache/--no-cache", help="Memoise frame features in the user cache (never in the repository)."
         ),
     ] = True,
+    change_detector: Annotated[
+        bool,
+        typer.Option(
+            "--change-detector/--no-change-detector",
+            help="Also fit the dynamics change-point detector (velocity regression on loudness; needs MIDI "
+            "velocities in the data) and save it beside the model.",
+        ),
+    ] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the training report as JSON.")] = False,
 ) -> None:
     """Train a frame model (dynamics levels, change points, beats, downbeats) and save it to --out."""
@@ -149,6 +157,17 @@ def train_frames(
             **{k: report[k] for k in ("n_recordings", "n_train", "n_val", "best_epoch")},
         },
     )
+    if change_detector:
+        from embedstore.errors import ConfigError
+        from embedstore.frames.changepoints import train_change_detector
+
+        try:
+            det = train_change_detector(data, where=where, limit=limit, cache=cache, seed=seed)
+        except ConfigError as e:
+            err.print(f"no change-point detector: {e}", markup=False)
+        else:
+            det.save(out)
+            report["change_detector"] = det.info | {"hysteresis": det.hysteresis}
     if json_out:
         print_json(report)
     else:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from embedstore.config import cache_dir
 from embedstore.errors import ConfigError, ProvenanceError
+from embedstore.frames.changepoints import load_change_detector
 from embedstore.frames.features import FrameFeaturizer, check_compatible
 from embedstore.frames.targets import DYNAMICS_LEVELS, HYSTERESIS, MEDIAN_BEATS, VELOCITY_EDGES
 from embedstore.utils import dumps
@@ -38,6 +39,8 @@ class SavedFrameModel:
     featurizer: object
     config: dict = field(default_factory=dict)
     path: str | None = None
+    #: The dynamics change-point detector saved beside the model (:mod:`embedstore.frames.changepoints`), if any.
+    change_detector: object | None = None
 
     @property
     def frame_rate(self) -> float:
@@ -167,4 +170,4 @@ def load_frame_model(path=None, *, check_provenance: bool = True) -> SavedFrameM
             f"unexpected {list(unexpected)[:3]}"
         )
     model.eval()
-    return SavedFrameModel(model, fz, cfg, str(p))
+    return SavedFrameModel(model, fz, cfg, str(p), change_detector=load_change_detector(p))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from embedstore.audio import load_audio
+from embedstore.frames.changepoints import loudness_frames
 from embedstore.frames.inference import predict_activations
 from embedstore.frames.postprocess import events_from_activations
 from embedstore.frames.targets import DYNAMICS_LEVELS
@@ -107,6 +108,11 @@ def analyze_samples(
         act, frame_rate=fr, thresholds=saved.thresholds, beat_method=saved.beat_method
     )
 
+    changes = ev["change_points"]
+    det = saved.change_detector
+    if det is not None:  # velocity regression + the labels' quantiser (bench/results/changepoints.md)
+        changes = det.change_points(loudness_frames(x, sample_rate, frame_rate=det.frame_rate))
+
     def clip(t):
         t = np.asarray(t, dtype=np.float64)
         return t[(t >= 0) & (t <= duration)]
@@ -116,6 +122,7 @@ def analyze_samples(
         "kind": saved.config["model"]["kind"],
         "encoder": saved.config["features"]["encoder"],
         "layer": saved.config["features"]["layer"],
+        "change_points": "velocity detector" if det is not None else "change head",
     }
     return FrameAnalysis(
         duration,
@@ -123,7 +130,7 @@ def analyze_samples(
         ev["levels"],
         clip(ev["beats"]),
         clip(ev["downbeats"]),
-        clip(ev["change_points"]),
+        clip(changes),
         act,
         path=path,
         model=info,

@@ -1,0 +1,412 @@
+"""Dynamics change points decoded the way the labels are derived: velocity regression + the same quantiser.
+
+Task: for a recording, the times (seconds from its start) where the DERIVED dynamics level (pp..ff, see
+:mod:`embedstore.frames.targets`) changes. The reference change points come from the MIDI: the smoothed mean onset
+velocity per beat, quantised with fixed velocity edges and a hysteresis. A peak-picked "change" head has to learn
+that rule from ~5 positives per 30 s; this detector instead
+
+1. regresses the smoothed onset velocity of every frame from Bark-scale specific loudness around it
+   (:func:`velocity_features`: mean, max and positive flux over +-``context_s``, and the total loudness; a small
+   MLP by default; ridge regression, or ``auto`` (whichever scores better on the inner validation split), on request);
+2. averages the predicted velocity over a regular ``grid_s`` grid (beats are not needed), runs the same median
+   filter and the same edge + hysteresis quantiser as the labels (:func:`changes_from_velocity`), with the
+   hysteresis chosen on a grouped inner validation split (never on test data);
+3. returns the grid times where the quantised level changes.
+
+Units: features at ``frame_rate`` frames/s; velocities in MIDI units (1-127); times in seconds.
+Persistence: ``changepoints.json`` + ``changepoints.safetensors`` (no pickle) in a frame model's folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from embedstore.errors import ConfigError, check_choice
+from embedstore.evaluation.splits import inner_split
+from embedstore.frames.evaluate import CHANGE_TOLERANCE_S, event_counts, f1_from_counts
+from embedstore.frames.features import FrameFeaturizer
+from embedstore.frames.items import load_items
+from embedstore.frames.targets import MEDIAN_BEATS, VELOCITY_EDGES, levels_with_hysteresis
+
+#: Context either side of a frame for the velocity features, seconds.
+CONTEXT_S = 0.5
+#: Grid on which the predicted velocity is averaged and quantised, seconds (about one beat).
+GRID_S = 0.5
+#: Hysteresis values (velocity units) tried on the inner validation split.
+HYSTERESIS_GRID = (1.0, 2.0, 3.0, 5.0, 8.0)
+#: Regressors of :class:`ChangePointDetector`.
+REGRESSORS = ("mlp", "ridge")
+CONFIG_NAME = "changepoints.json"
+WEIGHTS_NAME = "changepoints.safetensors"
+FORMAT = "embedstore-changepoints"
+
+
+def velocity_features(loudness, *, frame_rate: float, context_s: float = CONTEXT_S) -> np.ndarray:
+    """Per-frame features for onset-velocity regression.
+
+    Parameters
+    ----------
+    loudness : array-like, shape (n_frames, n_bands)
+        Compressed specific loudness (``log1p`` of Bark-band loudness, the ``bssl`` frame feature).
+    frame_rate : float
+        Frames/s.
+    context_s : float
+        Half-width of the pooling window, seconds.
+
+    Returns
+    -------
+    np.ndarray, shape (n_frames, 3 * n_bands + 2), float32
+        Windowed mean, windowed max and windowed mean positive flux per band, the windowed total loudness and a
+        constant 1.
+    """
+    import scipy.ndimage as ndi
+
+    x = np.asarray(loudness, dtype=np.float32)
+    if x.ndim != 2:
+        raise ConfigError(f"loudness must have shape (n_frames, n_bands), got {x.shape}")
+    if len(x) == 0:
+        return np.zeros((0, 3 * x.shape[1] + 2), dtype=np.float32)
+    size = 2 * max(1, int(round(context_s * frame_rate))) + 1
+    mean = ndi.uniform_filter1d(x, size=size, axis=0, mode="nearest")
+    peak = ndi.maximum_filter1d(x, size=size, axis=0, mode="nearest")
+    flux = ndi.uniform_filter1d(np.maximum(np.diff(x, axis=0, prepend=x[:1]), 0.0), size=size, axis=0)
+    total = ndi.uniform_filter1d(np.log1p(np.expm1(x).sum(axis=1, keepdims=True)), size=size, axis=0)
+    return np.hstack([mean, peak, flux, total, np.ones((len(x), 1), np.float32)]).astype(np.float32)
+
+
+def frame_velocity(dynamics, n_frames: int, frame_rate: float) -> np.ndarray:
+    """The DERIVED smoothed velocity of each frame (that of its beat interval). Shape (n_frames,), float32."""
+    t = np.arange(n_frames) / float(frame_rate)
+    idx = np.clip(np.searchsorted(dynamics.grid, t, side="right") - 1, 0, len(dynamics.grid) - 1)
+    return np.asarray(dynamics.velocity, dtype=np.float32)[idx]
+
+
+def changes_from_velocity(
+    velocity,
+    *,
+    frame_rate: float,
+    hysteresis: float,
+    grid_s: float = GRID_S,
+    median: int = MEDIAN_BEATS,
+    edges=VELOCITY_EDGES,
+) -> np.ndarray:
+    """Change points of a per-frame velocity curve, quantised like the labels.
+
+    Parameters
+    ----------
+    velocity : array-like, shape (n_frames,)
+        Predicted onset velocity per frame (MIDI units).
+    frame_rate : float
+    hysteresis : float
+        Velocity units an edge must be passed by before the level changes.
+    grid_s : float
+        Averaging grid, seconds.
+    median : int
+        Running median over grid points before quantising (1: none).
+
+    Returns
+    -------
+    np.ndarray, shape (n_changes,)
+        Grid times (seconds) where the level differs from the previous grid point's.
+    """
+    import scipy.ndimage as ndi
+
+    v = np.asarray(velocity, dtype=np.float64)
+    n = len(v)
+    if n == 0:
+        return np.zeros(0)
+    starts = np.unique(np.round(np.arange(0.0, n / float(frame_rate), grid_s) * frame_rate).astype(int))
+    starts = starts[starts < n]
+    per = np.add.reduceat(v, starts) / np.diff(np.r_[starts, n])
+    if median > 1:
+        per = ndi.median_filter(per, size=int(median), mode="nearest")
+    levels = levels_with_hysteresis(per, edges=edges, hysteresis=hysteresis)
+    return starts[1:][np.diff(levels) != 0] / float(frame_rate)
+
+
+def _fit_ridge(x: np.ndarray, y: np.ndarray, *, alpha: float = 1e-3) -> dict:
+    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-6
+    sd[-1], mu[-1] = 1.0, 0.0  # the constant column
+    z = (x - mu) / sd
+    w = np.linalg.solve(z.T @ z + alpha * len(z) * np.eye(z.shape[1]), z.T @ y)
+    return {"mean": mu, "std": sd, "w": w.astype(np.float32)}
+
+
+def _fit_mlp(x: np.ndarray, y: np.ndarray, *, hidden: int, epochs: int, seed: int) -> dict:
+    import torch
+
+    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-6
+    sd[-1], mu[-1] = 1.0, 0.0
+    g = torch.Generator().manual_seed(seed)
+    z = torch.from_numpy(((x - mu) / sd).astype(np.float32))
+    t = torch.from_numpy(y.astype(np.float32))
+    ym, ys = float(t.mean()), float(t.std()) + 1e-6
+    t = (t - ym) / ys
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(z.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1)
+    )
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3, weight_decay=1e-4)
+    batch = 1024
+    for _ in range(int(epochs)):
+        perm = torch.randperm(len(z), generator=g)
+        for i in range(0, len(z), batch):
+            idx = perm[i : i + batch]
+            loss = torch.nn.functional.smooth_l1_loss(net(z[idx]).squeeze(1), t[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    sd_ = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
+    return {
+        "mean": mu,
+        "std": sd,
+        "w1": sd_["0.weight"],
+        "b1": sd_["0.bias"],
+        "w2": sd_["2.weight"],
+        "b2": sd_["2.bias"],
+        "y_scale": np.array([ym, ys], dtype=np.float32),
+    }
+
+
+@dataclass
+class ChangePointDetector:
+    """A fitted velocity regressor plus the quantiser settings.
+
+    Attributes
+    ----------
+    regressor : {"mlp", "ridge"}
+    weights : dict of np.ndarray
+        ``mean``/``std`` (feature standardisation) and ``w`` (ridge) or ``w1``/``b1``/``w2``/``b2``/``y_scale``
+        (MLP).
+    hysteresis : float
+        Chosen on the inner validation split.
+    frame_rate, context_s, grid_s : float
+    info : dict
+        Training description (clips, hours, validation F1 per hysteresis).
+    """
+
+    regressor: str
+    weights: dict
+    hysteresis: float
+    frame_rate: float
+    context_s: float = CONTEXT_S
+    grid_s: float = GRID_S
+    info: dict = field(default_factory=dict)
+
+    def predict_velocity(self, loudness) -> np.ndarray:
+        """Predicted onset velocity per frame, shape (n_frames,), from ``bssl`` frames (n_frames, n_bands)."""
+        x = velocity_features(loudness, frame_rate=self.frame_rate, context_s=self.context_s)
+        w = self.weights
+        if x.shape[1] != len(w["mean"]):
+            raise ConfigError(
+                f"change-point detector expects {len(w['mean'])} features, got {x.shape[1]}",
+                hint="use the loudness frames (bssl) the detector was trained on",
+            )
+        z = (x - w["mean"]) / w["std"]
+        if self.regressor == "ridge":
+            return (z @ w["w"]).astype(np.float32)
+        h = np.maximum(z @ w["w1"].T + w["b1"], 0.0)
+        out = (h @ w["w2"].T + w["b2"])[:, 0]
+        return (out * w["y_scale"][1] + w["y_scale"][0]).astype(np.float32)
+
+    def change_points(self, loudness) -> np.ndarray:
+        """Change-point times (seconds) of one recording from its ``bssl`` frames (n_frames, n_bands)."""
+        return changes_from_velocity(
+            self.predict_velocity(loudness),
+            frame_rate=self.frame_rate,
+            hysteresis=self.hysteresis,
+            grid_s=self.grid_s,
+        )
+
+    def save(self, folder) -> Path:
+        """Write ``changepoints.json`` + ``changepoints.safetensors`` into ``folder``."""
+        from safetensors.numpy import save_file
+
+        d = Path(folder)
+        d.mkdir(parents=True, exist_ok=True)
+        save_file(
+            {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in self.weights.items()}, d / WEIGHTS_NAME
+        )
+        cfg = {
+            "format": FORMAT,
+            "format_version": 1,
+            "regressor": self.regressor,
+            "hysteresis": self.hysteresis,
+            "frame_rate": self.frame_rate,
+            "context_s": self.context_s,
+            "grid_s": self.grid_s,
+            "features": "bssl (log1p specific loudness)",
+            "info": self.info,
+        }
+        (d / CONFIG_NAME).write_text(json.dumps(cfg, indent=2))
+        return d
+
+
+def load_change_detector(folder) -> ChangePointDetector | None:
+    """The detector saved in ``folder``, or ``None`` when there is none."""
+    from safetensors.numpy import load_file
+
+    d = Path(folder)
+    if not (d / CONFIG_NAME).is_file():
+        return None
+    try:
+        cfg = json.loads((d / CONFIG_NAME).read_text())
+        weights = load_file(str(d / WEIGHTS_NAME))
+    except (OSError, ValueError) as e:
+        raise ConfigError(
+            f"unreadable change-point detector in {d}: {e}", hint="retrain with train-frames"
+        ) from e
+    if cfg.get("format") != FORMAT:
+        raise ConfigError(f"{d / CONFIG_NAME} is not an embedstore change-point detector")
+    return ChangePointDetector(
+        regressor=cfg["regressor"],
+        weights=dict(weights),
+        hysteresis=float(cfg["hysteresis"]),
+        frame_rate=float(cfg["frame_rate"]),
+        context_s=float(cfg.get("context_s", CONTEXT_S)),
+        grid_s=float(cfg.get("grid_s", GRID_S)),
+        info=dict(cfg.get("info", {})),
+    )
+
+
+def _stack(loudness: list, velocity: list, frame_rate: float, context_s: float, stride: int):
+    xs = [velocity_features(x, frame_rate=frame_rate, context_s=context_s)[::stride] for x in loudness]
+    ys = [np.asarray(v, dtype=np.float32)[::stride] for v in velocity]
+    return np.vstack(xs), np.concatenate(ys)
+
+
+def _fit(regressor: str, x, y, *, hidden: int, epochs: int, seed: int) -> dict:
+    if regressor == "ridge":
+        return _fit_ridge(x, y)
+    return _fit_mlp(x, y, hidden=hidden, epochs=epochs, seed=seed)
+
+
+def fit_change_detector(
+    loudness: list,
+    velocity: list,
+    references: list,
+    groups,
+    *,
+    frame_rate: float,
+    regressor: Literal["auto", "mlp", "ridge"] = "mlp",
+    val_fraction: float = 0.2,
+    hysteresis_grid=HYSTERESIS_GRID,
+    context_s: float = CONTEXT_S,
+    hidden: int = 32,
+    epochs: int = 6,
+    stride: int = 2,
+    seed: int = 0,
+) -> ChangePointDetector:
+    """Fit the velocity regressor and choose the hysteresis on a grouped inner validation split.
+
+    Parameters
+    ----------
+    loudness : list of np.ndarray, each (n_frames_i, n_bands)
+        ``bssl`` frames of the training clips.
+    velocity : list of np.ndarray, each (n_frames_i,)
+        DERIVED smoothed velocity per frame (:func:`frame_velocity`); NaN frames are dropped.
+    references : list of np.ndarray
+        Reference change-point times per clip, seconds.
+    groups : array-like, shape (n_clips,)
+        Piece of each clip: the validation split holds whole pieces.
+    regressor : {"auto", "mlp", "ridge"}
+        ``auto``: the regressor with the best validation F1 (chosen with the hysteresis, on the inner split).
+    stride : int
+        Use every ``stride``-th frame for fitting (neighbouring frames are nearly identical).
+
+    Returns
+    -------
+    ChangePointDetector
+        Refitted on all given clips with the hysteresis of the best validation F1.
+    """
+    check_choice("regressor", regressor, (*REGRESSORS, "auto"))
+    n = len(loudness)
+    if n == 0 or not (n == len(velocity) == len(references)):
+        raise ConfigError("fit_change_detector needs as many loudness, velocity and reference entries (>= 1)")
+    g = np.asarray(groups)
+    tr, va = inner_split(g, val_fraction=val_fraction, seed=seed) if n > 1 else (np.arange(n), np.arange(0))
+    candidates = REGRESSORS if regressor == "auto" else (regressor,)
+    scores: dict[str, float] = {}
+    best = (candidates[0], 3.0)
+    if len(va):
+        x, y = _stack([loudness[i] for i in tr], [velocity[i] for i in tr], frame_rate, context_s, stride)
+        ok = np.isfinite(y)
+        for reg in candidates:
+            w = _fit(reg, x[ok], y[ok], hidden=hidden, epochs=epochs, seed=seed)
+            probe = ChangePointDetector(reg, w, 0.0, frame_rate, context_s)
+            vel = [probe.predict_velocity(loudness[i]) for i in va]
+            for h in hysteresis_grid:
+                counts = np.array(
+                    [
+                        event_counts(
+                            references[i],
+                            changes_from_velocity(v, frame_rate=frame_rate, hysteresis=h),
+                            window=CHANGE_TOLERANCE_S,
+                        )
+                        for i, v in zip(va, vel)
+                    ]
+                )
+                scores[f"{reg} {h:g}"] = f1_from_counts(*counts.sum(axis=0))
+        key = max(scores, key=lambda k: scores[k])
+        best = (key.split()[0], float(key.split()[1]))
+    regressor, hysteresis = best
+    x, y = _stack(loudness, velocity, frame_rate, context_s, stride)
+    ok = np.isfinite(y)
+    w = _fit(regressor, x[ok], y[ok], hidden=hidden, epochs=epochs, seed=seed)
+    hours = sum(len(v) for v in velocity) / frame_rate / 3600.0
+    info = {"clips": n, "hours": round(hours, 3), "validation_f1": scores, "regressor": regressor}
+    return ChangePointDetector(regressor, w, hysteresis, frame_rate, context_s, GRID_S, info)
+
+
+def loudness_frames(samples, sample_rate: int, *, frame_rate: float) -> np.ndarray:
+    """The detector's input for a mono signal: ``bssl`` frames (log1p), shape (n_frames, n_bands)."""
+    return FrameFeaturizer(encoder="bssl", frame_rate=frame_rate)(
+        np.asarray(samples, np.float32), sample_rate
+    )
+
+
+def train_change_detector(
+    data,
+    *,
+    where: str | None = None,
+    limit: int | None = None,
+    cache: bool = True,
+    regressor: Literal["auto", "mlp", "ridge"] = "mlp",
+    seed: int = 0,
+) -> ChangePointDetector:
+    """Fit a detector on the recordings of a manifest or store whose dynamics can be derived (MIDI velocities).
+
+    Parameters
+    ----------
+    data : str or Path
+        As for :func:`embedstore.frames.items.load_items` (``midi`` + ``t0`` or ``notes`` columns give the
+        velocities; ``beats`` the beat grid of the labels).
+    where, limit, cache
+        As for :func:`~embedstore.frames.items.load_items`.
+
+    Raises
+    ------
+    ConfigError
+        No recording has velocity-derived change points.
+    """
+    items = load_items(data, FrameFeaturizer(encoder="bssl"), where=where, limit=limit, cache=cache)
+    items = [it for it in items if it.targets.dynamics is not None and it.targets.dynamics.changes_known]
+    if not items:
+        raise ConfigError(
+            f"no recording in {data} has note velocities to derive dynamics change points from",
+            hint="give a manifest with 'midi' (+ 't0') or 'notes' columns",
+        )
+    return fit_change_detector(
+        [it.features for it in items],
+        [frame_velocity(it.targets.dynamics, it.n_frames, it.frame_rate) for it in items],
+        [it.targets.change_points for it in items],
+        [it.group for it in items],
+        frame_rate=items[0].frame_rate,
+        regressor=regressor,
+        seed=seed,
+    )
