@@ -20,6 +20,15 @@ def train_frames(
             help="Manifest (CSV/JSON with audio, beats, downbeats, midi/notes, t0) or a store directory.",
         ),
     ],
+    extra: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--extra",
+            help="Extra training manifest (repeatable; e.g. longer excerpts and tempo/velocity variants written by "
+            "bench/frames_renders.py): its clips of the training pieces are added to training, never to the "
+            "validation split.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -95,7 +104,7 @@ def train_frames(
     """Train a frame model (dynamics levels, change points, beats, downbeats) and save it to --out."""
     from embedstore.errors import check_choice
     from embedstore.frames.features import FrameFeaturizer
-    from embedstore.frames.items import load_items, split_train_val
+    from embedstore.frames.items import add_extra_items, load_items, split_train_val
     from embedstore.frames.models import MODEL_KINDS, count_parameters
     from embedstore.frames.persist import default_model_dir, save_frame_model
     from embedstore.frames.train import TrainConfig, train_frame_model
@@ -127,6 +136,8 @@ def train_frames(
     train, val = split_train_val(items, val_fraction=cfg.val_fraction, seed=seed)
     if len(items) < 2:
         train, val = items, []
+    n_orig = len(train)
+    train = add_extra_items(train, extra, fz, cache=cache)
     log = None if json_out else (lambda s: err.print(s, markup=False))
     res = train_frame_model(train, config=cfg, val_items=val or None, log=log)
     report = {
@@ -135,7 +146,9 @@ def train_frames(
         "encoder": encoder,
         "n_parameters": count_parameters(res.model),
         "n_recordings": len(items),
-        "n_train": len(train),
+        "n_train": n_orig,
+        "n_train_extra": len(train) - n_orig,
+        "hours_train": round(sum(it.duration for it in train) / 3600, 3),
         "n_val": len(val),
         "best_epoch": res.best_epoch,
         "epochs_run": len(res.history),
@@ -154,7 +167,11 @@ def train_frames(
             "history": res.history,
             "class_weights": res.class_weights,
             "pos_weights": res.pos_weights,
-            **{k: report[k] for k in ("n_recordings", "n_train", "n_val", "best_epoch")},
+            "extra": [str(m) for m in extra or ()],
+            **{
+                k: report[k]
+                for k in ("n_recordings", "n_train", "n_train_extra", "hours_train", "n_val", "best_epoch")
+            },
         },
     )
     if change_detector:

@@ -140,3 +140,14 @@ def split_train_val(items: list[FrameItem], *, val_fraction: float, seed: int):
 
     tr, va = inner_split([it.group for it in items], val_fraction=val_fraction, seed=seed)
     return [items[i] for i in tr], [items[i] for i in va]
+
+
+def add_extra_items(train: list[FrameItem], manifests, featurizer, *, cache: bool = True) -> list[FrameItem]:
+    """``train`` plus the clips of the extra manifests (e.g. ``bench/frames_renders.py``'s longer excerpts and
+    tempo / velocity variants) whose piece (group) is among ``train``'s: extras of validation or test pieces never
+    enter training."""
+    keep = {it.group for it in train}
+    out = list(train)
+    for m in manifests or ():
+        out += [it for it in load_items(m, featurizer, cache=cache) if it.group in keep]
+    return out
