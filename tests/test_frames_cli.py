@@ -170,11 +170,13 @@ def test_train_frames_adds_extra_clips_of_training_pieces_only(synth_collection,
     extra.to_csv(tmp_path / "extra.csv", index=False)
     res = _run(
         "train-frames", "--data", synth_collection, "--model", "linear", "--epochs", 1, "--out", tmp_path / "m",
-        "--extra", tmp_path / "extra.csv", "--no-cache", "--no-change-detector", "--json",
+        "--extra", tmp_path / "extra.csv", "--no-cache", "--json",
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout)
     # one extra per training clip: the extras of the validation piece are left out
     assert rep["n_train_extra"] == rep["n_train"] > 0 and rep["n_val"] > 0
+    # the change-point detector uses the whole collection and its extras (it has its own inner split)
+    assert rep["change_detector"]["clips"] == 2 * len(man)
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["training"]["extra"] == [str(tmp_path / "extra.csv")]

@@ -179,7 +179,9 @@ def train_frames(
         from embedstore.frames.changepoints import train_change_detector
 
         try:
-            det = train_change_detector(data, where=where, limit=limit, cache=cache, seed=seed)
+            det = train_change_detector(
+                data, extra=extra or (), where=where, limit=limit, cache=cache, seed=seed
+            )
         except ConfigError as e:
             err.print(f"no change-point detector: {e}", markup=False)
         else:

@@ -30,7 +30,7 @@ from embedstore.errors import ConfigError, check_choice
 from embedstore.evaluation.splits import inner_split
 from embedstore.frames.evaluate import CHANGE_TOLERANCE_S, event_counts, f1_from_counts
 from embedstore.frames.features import FrameFeaturizer
-from embedstore.frames.items import load_items
+from embedstore.frames.items import add_extra_items, load_items
 from embedstore.frames.targets import MEDIAN_BEATS, VELOCITY_EDGES, levels_with_hysteresis
 
 #: Context either side of a frame for the velocity features, seconds.
@@ -373,6 +373,7 @@ def loudness_frames(samples, sample_rate: int, *, frame_rate: float) -> np.ndarr
 def train_change_detector(
     data,
     *,
+    extra=(),
     where: str | None = None,
     limit: int | None = None,
     cache: bool = True,
@@ -386,6 +387,9 @@ def train_change_detector(
     data : str or Path
         As for :func:`embedstore.frames.items.load_items` (``midi`` + ``t0`` or ``notes`` columns give the
         velocities; ``beats`` the beat grid of the labels).
+    extra : sequence of str or Path
+        Extra manifests (``train-frames --extra``): their clips of ``data``'s pieces are added
+        (:func:`~embedstore.frames.items.add_extra_items`).
     where, limit, cache
         As for :func:`~embedstore.frames.items.load_items`.
 
@@ -394,7 +398,9 @@ def train_change_detector(
     ConfigError
         No recording has velocity-derived change points.
     """
-    items = load_items(data, FrameFeaturizer(encoder="bssl"), where=where, limit=limit, cache=cache)
+    fz = FrameFeaturizer(encoder="bssl")
+    items = load_items(data, fz, where=where, limit=limit, cache=cache)
+    items = add_extra_items(items, extra, fz, cache=cache)
     items = [it for it in items if it.targets.dynamics is not None and it.targets.dynamics.changes_known]
     if not items:
         raise ConfigError(
