@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_stores import cost_cell, open_store  # noqa: E402  (bench/ is on sys.path)
+from bench_stores import SETS, cost_cell, open_store, read_cost  # noqa: E402  (bench/ is on sys.path)
 
 from embedstore.evaluation.retrieval import evaluate_rankings  # noqa: E402
 from embedstore.evaluation.stats import bootstrap_ci  # noqa: E402
@@ -240,6 +240,24 @@ def write(out: dict) -> None:
             f"| {r['encoder']} | {r['layer']} | {r['dim']} | {_cell(r['passage'])} | {r['passage']['p@1']:.3f} | "
             f"{_cell(r['recording'])} | {r['recording']['p@1']:.3f} | {r['recording']['chance_map']:.3f} |"
         )
+    lines += [
+        "",
+        "## Cost per hour of audio, every cached store (referenced by `probes.md` and `interpretation.md`)",
+        "",
+        "Indexing wall / CPU seconds per hour of audio on this machine, with the load average at the end of "
+        "the run that built the store; 'not indexed' = no completed store (transkun on percepiano-dev was left "
+        "out: ~1,500 CPU s per hour of audio would have taken its total past the ~60 CPU-minute budget of "
+        "this run, after 1,574 s on asap-dev and 425 s on vienna-dev).",
+        "",
+        "| encoder | " + " | ".join(SETS) + " |",
+        "|---|" + "---|" * len(SETS),
+    ]
+    for enc in dict.fromkeys(r["encoder"] for r in rows):
+        cells = []
+        for set_ in SETS:
+            c = read_cost(enc, set_)
+            cells.append(f"{cost_cell(c)} (load {c['load_avg'][0]:.1f})" if c else "not indexed")
+        lines.append(f"| {enc} | " + " | ".join(cells) + " |")
     if out["not_run"]:
         lines += [
             "",
