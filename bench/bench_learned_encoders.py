@@ -245,9 +245,11 @@ def write(out: dict) -> None:
         "## Cost per hour of audio, every cached store (referenced by `probes.md` and `interpretation.md`)",
         "",
         "Indexing wall / CPU seconds per hour of audio on this machine, with the load average at the end of "
-        "the run that built the store; 'not indexed' = no completed store (transkun on percepiano-dev was left "
-        "out: ~1,500 CPU s per hour of audio would have taken its total past the ~60 CPU-minute budget of "
-        "this run, after 1,574 s on asap-dev and 425 s on vienna-dev).",
+        "the run that built the store; 'not indexed' = no completed store. transkun on percepiano-dev was left "
+        "out: its CPU budget here was ~60 minutes, 1,574 s went to asap-dev and 425 s to vienna-dev, and an "
+        "attempt on percepiano-dev encoded 32 of its 226 segments in 392 CPU s (short segments pad to whole 10 s "
+        "windows), i.e. ~45 CPU minutes for the set; it was stopped (the partial store resumes with "
+        "`python bench/bench_stores.py --encoder transkun --sets percepiano-dev`).",
         "",
         "| encoder | " + " | ".join(SETS) + " |",
         "|---|" + "---|" * len(SETS),
