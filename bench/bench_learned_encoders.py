@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_stores import cost_cell, open_store  # noqa: E402  (bench/ is on sys.path)
+from bench_stores import SETS, cost_cell, open_store, read_cost  # noqa: E402  (bench/ is on sys.path)
 
 from embedstore.evaluation.retrieval import evaluate_rankings  # noqa: E402
 from embedstore.evaluation.stats import bootstrap_ci  # noqa: E402
@@ -240,6 +240,26 @@ def write(out: dict) -> None:
             f"| {r['encoder']} | {r['layer']} | {r['dim']} | {_cell(r['passage'])} | {r['passage']['p@1']:.3f} | "
             f"{_cell(r['recording'])} | {r['recording']['p@1']:.3f} | {r['recording']['chance_map']:.3f} |"
         )
+    lines += [
+        "",
+        "## Cost per hour of audio, every cached store (referenced by `probes.md` and `interpretation.md`)",
+        "",
+        "Indexing wall / CPU seconds per hour of audio on this machine, with the load average at the end of "
+        "the run that built the store; 'not indexed' = no completed store. transkun on percepiano-dev was left "
+        "out: its CPU budget here was ~60 minutes, 1,574 s went to asap-dev and 425 s to vienna-dev, and an "
+        "attempt on percepiano-dev encoded 32 of its 226 segments in 392 CPU s (short segments pad to whole 10 s "
+        "windows), i.e. ~45 CPU minutes for the set; it was stopped (the partial store resumes with "
+        "`python bench/bench_stores.py --encoder transkun --sets percepiano-dev`).",
+        "",
+        "| encoder | " + " | ".join(SETS) + " |",
+        "|---|" + "---|" * len(SETS),
+    ]
+    for enc in dict.fromkeys(r["encoder"] for r in rows):
+        cells = []
+        for set_ in SETS:
+            c = read_cost(enc, set_)
+            cells.append(f"{cost_cell(c)} (load {c['load_avg'][0]:.1f})" if c else "not indexed")
+        lines.append(f"| {enc} | " + " | ".join(cells) + " |")
     if out["not_run"]:
         lines += [
             "",
