@@ -19,9 +19,7 @@ Writes bench/results/changepoints.md and .json (command, machine, load, commit).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,6 +28,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from measure import write_results  # noqa: E402
 
 from embedstore.config import shared_data_dir  # noqa: E402
 from embedstore.evaluation.splits import group_kfold  # noqa: E402
@@ -43,16 +43,8 @@ from embedstore.frames.evaluate import CHANGE_TOLERANCE_S, event_counts, f1_from
 from embedstore.frames.features import FrameFeaturizer  # noqa: E402
 from embedstore.frames.items import load_items  # noqa: E402
 from embedstore.frames.targets import HYSTERESIS  # noqa: E402
-from embedstore.utils import machine_description  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-
-
-def _commit() -> str:
-    try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True).strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _counts(refs, ests) -> np.ndarray:
@@ -328,16 +320,15 @@ def main(argv=None) -> int:
     load_start = [round(x, 2) for x in os.getloadavg()]
     extra = [m for m in a.train_extra.split(",") if m]
     out = run(folds=a.folds, n_boot=a.n_boot, seed=a.seed, train_extra=extra)
-    out.update(
-        command="python bench/bench_changepoints.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
-        commit=_commit(),
-        machine=machine_description(),
+    write_results(
+        out,
+        a.out,
+        markdown,
+        script="bench_changepoints.py",
+        argv=argv or sys.argv[1:],
         load_start=load_start,
-        load_end=[round(x, 2) for x in os.getloadavg()],
+        root=ROOT,
     )
-    Path(a.out + ".json").write_text(json.dumps(out, indent=2))
-    Path(a.out + ".md").write_text(markdown(out))
-    print(markdown(out))
     return 0
 
 

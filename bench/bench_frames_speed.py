@@ -13,7 +13,6 @@ Writes bench/results/frames_speed.md and .json (command, machine, load, commit).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -25,19 +24,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from measure import write_results  # noqa: E402
+
 from embedstore.config import shared_data_dir  # noqa: E402
 from embedstore.frames.persist import load_frame_model  # noqa: E402
 from embedstore.frames.predict import analyze_file  # noqa: E402
-from embedstore.utils import machine_description  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-
-
-def _commit() -> str:
-    try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True).strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def run(model: str | None, n_clips: int, cli_runs: int) -> dict:
@@ -132,16 +125,15 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     load_start = [round(x, 2) for x in os.getloadavg()]
     out = run(a.model, a.clips, a.cli_runs)
-    out.update(
-        command="python bench/bench_frames_speed.py" + (" " + " ".join(argv or sys.argv[1:])).rstrip(),
-        commit=_commit(),
-        machine=machine_description(),
+    write_results(
+        out,
+        a.out,
+        markdown,
+        script="bench_frames_speed.py",
+        argv=argv or sys.argv[1:],
         load_start=load_start,
-        load_end=[round(x, 2) for x in os.getloadavg()],
+        root=ROOT,
     )
-    Path(a.out + ".json").write_text(json.dumps(out, indent=2))
-    Path(a.out + ".md").write_text(markdown(out))
-    print(markdown(out))
     return 0
 
 

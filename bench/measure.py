@@ -25,3 +25,32 @@ def recall_at_k(truth, got) -> float:
     import numpy as np
 
     return float(np.mean([np.isin(t, g).mean() for t, g in zip(truth, got)]))
+
+
+def git_commit(root: Path) -> str:
+    """The short commit of ``root`` ("unknown" outside a git checkout)."""
+    import subprocess
+
+    try:
+        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def write_results(out: dict, path: str, markdown, *, script: str, argv, load_start, root: Path) -> None:
+    """Stamp ``out`` with the command, commit, machine and load, then write ``path``.json and ``path``.md."""
+    import json
+    import os
+
+    from embedstore.utils import machine_description
+
+    out.update(
+        command=f"python bench/{script}" + (" " + " ".join(argv)).rstrip(),
+        commit=git_commit(root),
+        machine=machine_description(),
+        load_start=load_start,
+        load_end=[round(x, 2) for x in os.getloadavg()],
+    )
+    Path(path + ".json").write_text(json.dumps(out, indent=2))
+    Path(path + ".md").write_text(markdown(out))
+    print(markdown(out))

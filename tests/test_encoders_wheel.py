@@ -7,23 +7,14 @@ more than a gain change of the same sequence.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
 import pytest
+from optional import needs_basic_pitch, needs_transkun
 
 from embedstore.encoders import get_encoder
 from embedstore.errors import AudioError, ConfigError
-
-needs_basic_pitch = pytest.mark.skipif(
-    importlib.util.find_spec("basic_pitch") is None or importlib.util.find_spec("onnxruntime") is None,
-    reason="basic-pitch / onnxruntime not installed (pip install --no-deps basic-pitch)",
-)
-needs_transkun = pytest.mark.skipif(
-    importlib.util.find_spec("transkun") is None or importlib.util.find_spec("torch") is None,
-    reason="transkun / torch not installed (pip install --no-deps transkun)",
-)
 
 
 def piano_tones(midis, sr, *, note_s=0.5, gain=0.3):

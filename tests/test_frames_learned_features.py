@@ -9,21 +9,10 @@ both are resampled to the grid).
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
-import pytest
+from optional import needs_basic_pitch, needs_transkun
 
 from embedstore.frames.features import FRAME_RATE, FrameFeaturizer
-
-needs_basic_pitch = pytest.mark.skipif(
-    importlib.util.find_spec("basic_pitch") is None or importlib.util.find_spec("onnxruntime") is None,
-    reason="basic-pitch / onnxruntime not installed (pip install --no-deps basic-pitch)",
-)
-needs_transkun = pytest.mark.skipif(
-    importlib.util.find_spec("transkun") is None or importlib.util.find_spec("torch") is None,
-    reason="transkun / torch not installed (pip install --no-deps transkun)",
-)
 
 SR = 22050
 ONSET_S = 1.5
