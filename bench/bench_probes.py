@@ -220,10 +220,11 @@ def probe_all(stores, task_args: dict, probes, opts, log):
     from embedstore.probes.benchmark import load_task, run_probe
 
     rows, task = [], None
-    for st, _, _ in stores:
+    for st, setup, _ in stores:
         t = load_task(st, **task_args)
         task = task or t
-        rows += run_probe(st, t, probes=probes, opts=opts, progress=log).rows
+        # the encoder's own setup only: projection benchmarks may have added projected spaces to the cached store
+        rows += run_probe(st, t, encoders=[setup], probes=probes, opts=opts, progress=log).rows
     return task, rows
 
 
