@@ -34,11 +34,8 @@ from measure import write_results  # noqa: E402
 from embedstore.config import shared_data_dir  # noqa: E402
 from embedstore.evaluation.splits import group_kfold  # noqa: E402
 from embedstore.evaluation.stats import bootstrap_ci  # noqa: E402
-from embedstore.frames.changepoints import (  # noqa: E402
-    changes_from_velocity,
-    fit_change_detector,
-    frame_velocity,
-)
+from embedstore.frames.changepoint_fit import fit_change_detector  # noqa: E402
+from embedstore.frames.changepoints import changes_from_velocity, frame_velocity  # noqa: E402
 from embedstore.frames.evaluate import CHANGE_TOLERANCE_S, event_counts, f1_from_counts  # noqa: E402
 from embedstore.frames.features import FrameFeaturizer  # noqa: E402
 from embedstore.frames.items import load_items  # noqa: E402

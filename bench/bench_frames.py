@@ -56,8 +56,9 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> list[tuple[dict
     import torch
     from frames_data import bench_items, madmom_acts
 
+    from embedstore.frames.crossval import cross_validate
     from embedstore.frames.models import build_model, count_parameters
-    from embedstore.frames.train import TrainConfig, cross_validate
+    from embedstore.frames.train import TrainConfig
 
     torch.set_num_threads(args["threads"])
     t0 = time.perf_counter()

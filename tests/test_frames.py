@@ -318,7 +318,8 @@ def test_save_and_reload_gives_identical_outputs_without_pickle(synth_items, tmp
 
 
 def test_cross_validation_is_grouped_by_piece(synth_items):
-    from embedstore.frames.train import TrainConfig, cross_validate
+    from embedstore.frames.crossval import cross_validate
+    from embedstore.frames.train import TrainConfig
 
     cv = cross_validate(
         synth_items, config=TrainConfig(model="linear", epochs=2, batch_size=4), n_splits=3, n_boot=20
@@ -349,7 +350,8 @@ def test_long_inputs_are_predicted_in_chunks_without_seams():
 def test_extra_training_audio_only_from_inner_training_pieces(synth_items):
     from dataclasses import replace
 
-    from embedstore.frames.train import TrainConfig, cross_validate
+    from embedstore.frames.crossval import cross_validate
+    from embedstore.frames.train import TrainConfig
 
     extra = [replace(it, key=it.key + "__extra") for it in synth_items]  # one extra per clip, same piece
     cv = cross_validate(

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from embedstore.errors import ConfigError
+from embedstore.frames.changepoint_fit import fit_change_detector
 from embedstore.frames.changepoints import (
     ChangePointDetector,
     changes_from_velocity,
-    fit_change_detector,
     load_change_detector,
     velocity_features,
 )

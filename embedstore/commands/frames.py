@@ -176,7 +176,7 @@ def train_frames(
     )
     if change_detector:
         from embedstore.errors import ConfigError
-        from embedstore.frames.changepoints import train_change_detector
+        from embedstore.frames.changepoint_fit import train_change_detector
 
         try:
             det = train_change_detector(
