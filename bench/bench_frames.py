@@ -54,9 +54,10 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> list[tuple[dict
     ``:blend`` (also score the blend with madmom's activations)."""
     import numpy as np
     import torch
-    from frames_data import bench_items, madmom_acts
+    from frames_data import bench_items, madmom_acts, own_acts
 
     from embedstore.frames.crossval import cross_validate
+    from embedstore.frames.ensemble import BLEND_WEIGHTS
     from embedstore.frames.models import build_model, count_parameters
     from embedstore.frames.train import TrainConfig
 
@@ -71,8 +72,18 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> list[tuple[dict
         )
     spec = kind
     kind, *flags = spec.split(":")
-    use_extra, use_blend = "extra" in flags, "blend" in flags or bool(args.get("blend_madmom"))
+    use_extra = "extra" in flags
+    # blend with madmom's 8-network mean (``blend``) or with the features' own madmom networks (``blendself``)
+    blend_src = (
+        "self"
+        if "blendself" in flags
+        else "madmom8"
+        if "blend" in flags or args.get("blend_madmom")
+        else None
+    )
     items = bench_items(manifest, enc, limit=args["limit"], num_models=args["madmom_models"])
+    if long_test is not None and blend_src == "self":
+        long_test.blend_source = enc
     extra = []
     if use_extra:
         if not args.get("train_extra"):
@@ -110,7 +121,11 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> list[tuple[dict
         n_boot=args["n_boot"],
         log=lambda s: print(f"{tag} {s}", flush=True),
         extra_items=extra or None,
-        blend_with=madmom_acts(items) if use_blend else None,
+        blend_with=None
+        if blend_src is None
+        else madmom_acts(items)
+        if blend_src == "madmom8"
+        else own_acts(items, enc),
         on_fold=long_test.on_fold if long_test else None,
     )
     secs = time.perf_counter() - t1
@@ -146,13 +161,20 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> list[tuple[dict
         rows.append(
             {
                 **{k: v for k, v in row.items() if k not in ("metrics", "folds")},
-                "model": row["model"] + " x madmom blend",
+                "model": row["model"] + (" x own madmom blend" if blend_src == "self" else " x madmom blend"),
                 "metrics": cv["metrics_blend"],
                 "metrics_long": m_long_blend,
                 "blend_weights": [f["blend"]["weight"] for f in cv["folds"]],
-                "description": "beat/downbeat activations = w * ours + (1 - w) * madmom's 8-network mean, w of "
-                "{0, 0.5, 1} chosen per fold on the inner validation clips (decoder settings: ours), per fold "
-                "w = " + json.dumps([f["blend"]["weight"] for f in cv["folds"]]),
+                "description": "beat/downbeat activations = w * ours + (1 - w) * "
+                + (
+                    f"madmom's activations already in the features ({args['madmom_models']} networks; what a saved "
+                    "model of `train-frames --blend` does, no extra cost)"
+                    if blend_src == "self"
+                    else "madmom's 8-network mean"
+                )
+                + f", w of {{{', '.join(f'{w:g}' for w in BLEND_WEIGHTS)}}} chosen per fold on the inner validation "
+                "clips (decoder settings: ours), per fold w = "
+                + json.dumps([f["blend"]["weight"] for f in cv["folds"]]),
             }
         )
     from embedstore.frames.evaluate import meter_of

@@ -100,6 +100,17 @@ def madmom_acts(items) -> dict:
     return out
 
 
+def own_acts(items, encoder: str) -> dict:
+    """The ``madmom`` part's activations inside each item's features (what a saved ``train-frames --blend`` model
+    blends with), per item key: ``{"beat", "downbeat"}``."""
+    from embedstore.frames.ensemble import activations_from_features
+    from embedstore.frames.features import FrameFeaturizer
+
+    fz = FrameFeaturizer(encoder=encoder)
+    cols, comp = fz.part_columns()["madmom"], fz.compression
+    return {it.key: activations_from_features(it.features, columns=cols, compression=comp) for it in items}
+
+
 def bench_items(manifest, encoder: str, *, limit=None, num_models: int = 8):
     """Frame items of a manifest for ``encoder``; parts named ``madmom`` come from :func:`madmom_outputs` (the same
     features as ``FrameFeaturizer("madmom+...")`` computes, one pass over each whole clip), the rest from the

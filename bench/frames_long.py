@@ -5,7 +5,7 @@ settings) also decodes the long excerpts (60-120 s, starting inside other bars; 
 from __future__ import annotations
 
 import numpy as np
-from frames_data import bench_items, madmom_acts
+from frames_data import bench_items, madmom_acts, own_acts
 
 from embedstore.frames.ensemble import blend
 from embedstore.frames.evaluate import evaluate_clips
@@ -19,13 +19,16 @@ class LongTest:
         self.items = bench_items(manifest, enc or "bssl", num_models=num_models)
         self.beat_method = beat_method
         self._madmom: dict | None = None
+        #: None: blend with madmom's 8-network mean; an encoder spec: with the madmom part of its features
+        self.blend_source: str | None = None
         self.clips: dict[str, dict] = {}
         self.clips_blend: dict[str, dict] = {}
 
     @property
     def madmom(self) -> dict:
         if self._madmom is None:
-            self._madmom = madmom_acts(self.items)
+            src = self.blend_source
+            self._madmom = madmom_acts(self.items) if src is None else own_acts(self.items, src)
         return self._madmom
 
     def test_items(self, groups) -> list:

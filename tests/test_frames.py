@@ -324,7 +324,15 @@ def test_cross_validation_is_grouped_by_piece(synth_items):
     cv = cross_validate(
         synth_items, config=TrainConfig(model="linear", epochs=2, batch_size=4), n_splits=3, n_boot=20
     )
-    assert set(cv["metrics"]) == {"beat", "downbeat", "dynamics", "change", "change_from_levels", "meter"}
+    assert set(cv["metrics"]) == {
+        "beat",
+        "beat_any_level",
+        "downbeat",
+        "dynamics",
+        "change",
+        "change_from_levels",
+        "meter",
+    }
     assert len(cv["folds"]) == 3 and cv["n_groups"] == 3
     for c in cv["clips"]:
         same_piece = [d for d in cv["clips"] if d["key"].split("__")[:2] == c["key"].split("__")[:2]]

@@ -121,10 +121,24 @@ def test_train_frames_with_madmom_plus_bssl_and_madmom_decoder(synth_collection,
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["features"]["encoder"] == "madmom+bssl" and cfg["features"]["dim"] == 25
     assert cfg["postprocess"]["beat_method"] == "madmom"
+    # the blend with madmom's own activations (columns 0-1 of madmom+bssl) was chosen on the validation clips
+    bl = cfg["postprocess"]["blend"]
+    assert bl["part"] == "madmom" and bl["columns"] == [0, 2] and bl["compression"] == "log1p"
+    assert bl["weight"] in (0.0, 0.25, 0.5, 0.75, 1.0) and rep["blend"]["n_val"] >= 1
     clip = sorted((synth_collection.parent / "audio").glob("*.flac"))[0]
     res = _run("frames", clip, "--model", out, "--json")
     assert res.exit_code == 0, res.output
-    _check_analysis(json.loads(res.stdout), sf.info(str(clip)).duration)
+    d = json.loads(res.stdout)
+    _check_analysis(d, sf.info(str(clip)).duration)
+    assert d["model"]["blend"] == {"part": "madmom", "weight": bl["weight"]}
+
+    res = _run(
+        "train-frames", "--data", synth_collection, "--encoder", "madmom+bssl", "--madmom-models", 1,
+        "--beat-method", "madmom", "--model", "linear", "--out", tmp_path / "nb", "--epochs", 1, "--limit", 5,
+        "--no-cache", "--no-blend", "--no-change-detector",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "blend" not in json.loads((tmp_path / "nb" / "config.json").read_text())["postprocess"]
 
 
 def test_default_model_is_written_by_train_frames_and_read_by_frames(synth_collection, tmp_path, monkeypatch):

@@ -99,6 +99,14 @@ def train_frames(
             "velocities in the data) and save it beside the model.",
         ),
     ] = True,
+    blend: Annotated[
+        bool,
+        typer.Option(
+            "--blend/--no-blend",
+            help="With madmom in the features and --beat-method madmom: mix the model's beat/downbeat activations "
+            "with madmom's own (already in the features), the weight chosen on the validation split.",
+        ),
+    ] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the training report as JSON.")] = False,
 ) -> None:
     """Train a frame model (dynamics levels, change points, beats, downbeats) and save it to --out."""
@@ -155,12 +163,20 @@ def train_frames(
         "thresholds": res.thresholds,
         "seconds": round(res.seconds, 1),
     }
+    blend_cfg = None
+    if blend and beat_method == "madmom" and "madmom" in parts and val:
+        from embedstore.frames.ensemble import fit_feature_blend
+
+        fit = fit_feature_blend(res.model, val, fz, thresholds=res.thresholds)
+        report["blend"] = fit
+        blend_cfg = {k: fit[k] for k in ("part", "columns", "compression", "weight")}
     save_frame_model(
         out,
         res.model,
         fz,
         thresholds=res.thresholds,
         beat_method=cfg.beat_method,
+        blend=blend_cfg,
         training={
             "config": cfg.as_dict(),
             "data": str(data),
@@ -193,6 +209,7 @@ def train_frames(
         console().print(
             f"saved [bold]{model}[/] ({report['n_parameters']:,} parameters, {encoder} features) to "
             f"{out}; best epoch {res.best_epoch}/{len(res.history)}, {report['seconds']} s"
+            + (f"; blended with madmom's activations, weight {blend_cfg['weight']:g}" if blend_cfg else "")
         )
 
 

@@ -2,7 +2,9 @@
 
 :func:`blend` mixes the two per-frame probabilities linearly; :func:`tune_blend` picks the mixing weight that scores
 best (mean of beat and downbeat F-measure after madmom's DBN decoder) on validation clips, which must never be the
-clips the blend is then scored on.
+clips the blend is then scored on. :func:`activations_from_features` reads the other tracker's activations out of
+the model's own input features (the ``madmom`` part of ``madmom+bssl``: madmom's networks already ran, so a saved
+model blends at no extra cost; ``train-frames`` stores the weight as ``postprocess.blend``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,56 @@ from embedstore.errors import ConfigError
 from embedstore.frames.evaluate import beat_f_measure
 
 #: Candidate weights of our model's activations (1 - weight goes to the other tracker's).
-BLEND_WEIGHTS = (0.0, 0.5, 1.0)
+BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def activations_from_features(features, *, columns, compression: str = "none") -> dict:
+    """The ``beat`` / ``downbeat`` probabilities stored in two feature columns (e.g. the ``madmom`` part).
+
+    Parameters
+    ----------
+    features : np.ndarray, shape (n_frames, dim)
+    columns : (int, int)
+        ``(start, stop)`` of the part (:meth:`~embedstore.frames.features.FrameFeaturizer.part_columns`); its first
+        two columns are (any beat, downbeat).
+    compression : {"none", "log1p"}
+        The featurizer's compression, undone here.
+
+    Returns
+    -------
+    dict with ``beat`` and ``downbeat``, np.ndarray shape (n_frames,) each, in [0, 1]
+    """
+    a, b = int(columns[0]), int(columns[1])
+    if b - a < 2:
+        raise ConfigError(f"blend needs two activation columns, got columns {columns!r}")
+    x = np.asarray(features, dtype=np.float64)[:, a : a + 2]
+    if compression == "log1p":
+        x = np.expm1(x)
+    elif compression != "none":
+        raise ConfigError(f"unknown compression {compression!r}; expected 'none' or 'log1p'")
+    x = np.clip(x, 0.0, 1.0)
+    return {"beat": x[:, 0], "downbeat": x[:, 1]}
+
+
+def blend_config(featurizer, weight: float, *, part: str = "madmom") -> dict:
+    """What a saved model stores to blend at inference: ``{"part", "columns", "compression", "weight"}``."""
+    cols = featurizer.part_columns()
+    if part not in cols:
+        raise ConfigError(f"the features {featurizer.encoder!r} have no {part!r} part to blend with")
+    return {
+        "part": part,
+        "columns": list(cols[part]),
+        "compression": featurizer.compression,
+        "weight": weight,
+    }
+
+
+def apply_blend(act: dict, features, cfg: dict | None) -> dict:
+    """``act`` blended as ``cfg`` (from :func:`blend_config`) says; ``act`` itself when ``cfg`` is None."""
+    if not cfg:
+        return act
+    other = activations_from_features(features, columns=cfg["columns"], compression=cfg["compression"])
+    return blend(act, other, float(cfg["weight"]))
 
 
 def blend(ours: dict, other: dict, weight: float) -> dict:
@@ -74,3 +125,40 @@ def tune_blend(
         scores[float(w)] = float(np.mean(s)) if s else 0.0
     best = max(scores, key=lambda w: (scores[w], w))
     return {"weight": best, "score": scores[best], "scores": scores}
+
+
+def fit_feature_blend(model, val_items, featurizer, *, thresholds: dict, part: str = "madmom") -> dict:
+    """Choose the weight of ``model``'s activations against those of the features' ``part`` on validation items.
+
+    Parameters
+    ----------
+    model : a trained frame model
+    val_items : list of FrameItem
+        Validation clips with beat annotations (never test clips).
+    featurizer : FrameFeaturizer
+        The features of ``val_items``; must have the ``part``.
+    thresholds : dict
+        The model's post-processing settings (the DBN's tempo range and penalty, :func:`dbn_options`).
+
+    Returns
+    -------
+    dict: :func:`blend_config` plus ``scores`` (weight -> validation score) and ``n_val``
+    """
+    from embedstore.frames.inference import predict_activations
+    from embedstore.frames.postprocess import dbn_options
+
+    cfg = blend_config(featurizer, 1.0, part=part)
+    use = [it for it in val_items if it.reference().get("beats") is not None]
+    if not use:
+        raise ConfigError("no validation clips with beat annotations to choose the blend weight on")
+    res = tune_blend(
+        [predict_activations(model, it.features, frame_rate=it.frame_rate) for it in use],
+        [
+            activations_from_features(it.features, columns=cfg["columns"], compression=cfg["compression"])
+            for it in use
+        ],
+        [it.reference() for it in use],
+        frame_rate=use[0].frame_rate,
+        dbn=dbn_options(thresholds),
+    )
+    return cfg | {"weight": res["weight"], "scores": res["scores"], "n_val": len(use)}

@@ -12,6 +12,10 @@ Conventions: event times in seconds from the clip start; per-frame labels as int
   reference changes sit on beats); pooled over clips via :func:`event_counts`, since many clips have few or no
   changes. With ~5 changes per 30 s clip, a periodic guess scores about 0.3 at this tolerance (0.5 at +-1 s), so
   compare with the chance rows of the benchmark.
+- **Beats at any metrical level**: :func:`beat_f_any_level` = the best :func:`beat_f_measure` over the reference
+  beats and their other metrical levels (twice as fast: midpoints added; half and a third as fast: every 2nd / 3rd
+  beat, each phase; three times as fast), like the "allowed metrical levels" of the continuity measures (AMLt). It
+  shows how much of the beat error is the notated level alone; the headline stays :func:`beat_f_measure`.
 - **Meter**: :func:`meter_of` = the most common number of beats per complete bar (beats from one downbeat up to
   the next); ``meter`` accuracy = share of clips whose estimated meter equals the reference's (an estimate without a
   complete bar counts as wrong; clips whose reference has no complete bar are skipped).
@@ -42,6 +46,36 @@ def beat_f_measure(reference, estimated, *, window: float = BEAT_WINDOW_S) -> fl
     if len(r) == 0 or len(e) == 0:
         return 0.0
     return float(mir_eval.beat.f_measure(r, e, f_measure_threshold=window))
+
+
+def metrical_levels(beats) -> list[np.ndarray]:
+    """The reference beats at other metrical levels: as given, doubled (midpoints added), tripled (two points
+    between each pair), halved (2 phases) and thirded (3 phases). Levels with fewer than 2 beats are left out.
+
+    Parameters
+    ----------
+    beats : array-like of seconds, sorted
+
+    Returns
+    -------
+    list of np.ndarray of seconds, the given beats first
+    """
+    b = np.sort(np.asarray(beats, dtype=np.float64))
+    out = [b]
+    if len(b) < 2:
+        return out
+    d = np.diff(b)
+    out.append(np.sort(np.concatenate([b, b[:-1] + d / 2])))
+    out.append(np.sort(np.concatenate([b, b[:-1] + d / 3, b[:-1] + 2 * d / 3])))
+    for k in (2, 3):
+        out += [b[p::k] for p in range(k) if len(b[p::k]) >= 2]
+    return out
+
+
+def beat_f_any_level(reference, estimated, *, window: float = BEAT_WINDOW_S) -> float:
+    """The best :func:`beat_f_measure` of ``estimated`` against the reference at any of its
+    :func:`metrical_levels` (seconds)."""
+    return max(beat_f_measure(r, estimated, window=window) for r in metrical_levels(reference))
 
 
 def meter_of(beats, downbeats) -> int | None:
@@ -131,7 +165,8 @@ def evaluate_clips(
     Returns
     -------
     dict task -> :class:`~embedstore.evaluation.stats.Estimate` as a dict (``value``, ``ci_low``, ``ci_high``,
-    ``n``). ``beat``/``downbeat``: mean per-clip F-measure; ``dynamics``: macro F1 over the pooled frames;
+    ``n``). ``beat``/``downbeat``: mean per-clip F-measure; ``beat_any_level``: the same with
+    :func:`beat_f_any_level`; ``dynamics``: macro F1 over the pooled frames;
     ``change``: pooled change-point F1 (estimate ``change_points``); ``change_from_levels``: the same with the
     estimate's ``level_changes`` (changes of the smoothed dynamics levels), when present; ``meter``: share of clips
     whose estimated beats per bar (:func:`meter_of`) equal the reference's.
@@ -150,6 +185,11 @@ def evaluate_clips(
             continue
         f = np.array([beat_f_measure(clips[i]["ref"][key], clips[i]["est"][key]) for i in idx])
         out[task] = bootstrap_ci(np.mean, f, groups=g[idx], n_boot=n_boot, seed=seed).as_dict()
+
+    idx = [i for i in range(n) if has(i, "beats")]
+    if idx:
+        f = np.array([beat_f_any_level(clips[i]["ref"]["beats"], clips[i]["est"]["beats"]) for i in idx])
+        out["beat_any_level"] = bootstrap_ci(np.mean, f, groups=g[idx], n_boot=n_boot, seed=seed).as_dict()
 
     idx = [i for i in range(n) if has(i, "beats") and has(i, "downbeats")]
     ref_m = {i: meter_of(clips[i]["ref"]["beats"], clips[i]["ref"]["downbeats"]) for i in idx}

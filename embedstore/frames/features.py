@@ -173,6 +173,18 @@ class FrameFeaturizer:
             "dim": self.dim,
         }
 
+    def part_columns(self) -> dict[str, tuple[int, int]]:
+        """Columns of each part of a combination in the features: ``{name: (start, stop)}`` in spec order (one
+        entry, all columns, for a single encoder)."""
+        e = self.encoder_obj
+        parts = getattr(e, "parts", None) or [e]
+        out, start = {}, 0
+        for p in parts:
+            d = int(p.frame_dim or p.dim)
+            out[str(p.name)] = (start, start + d)
+            start += d
+        return out
+
     def provenance(self) -> dict:
         """The encoder's provenance (what must match for features to be comparable)."""
         return self.encoder_obj.provenance()

@@ -54,6 +54,12 @@ class SavedFrameModel:
     def beat_method(self) -> str:
         return self.config.get("postprocess", {}).get("beat_method", "dbn")
 
+    @property
+    def blend(self) -> dict | None:
+        """How beat / downbeat activations are blended with a tracker's in the features
+        (:func:`embedstore.frames.ensemble.blend_config`), or None."""
+        return self.config.get("postprocess", {}).get("blend")
+
 
 def save_frame_model(
     out_dir,
@@ -63,8 +69,12 @@ def save_frame_model(
     thresholds: dict | None = None,
     beat_method: str = "dbn",
     training: dict | None = None,
+    blend: dict | None = None,
 ) -> Path:
-    """Write ``config.json`` and ``model.safetensors`` to ``out_dir`` (created). Returns ``out_dir``."""
+    """Write ``config.json`` and ``model.safetensors`` to ``out_dir`` (created). Returns ``out_dir``.
+
+    ``blend`` (:func:`embedstore.frames.ensemble.blend_config`): mix the beat / downbeat activations with those of a
+    part of the features before decoding (``postprocess.blend``)."""
     from safetensors.torch import save_file
 
     from embedstore import __version__
@@ -96,6 +106,7 @@ def save_frame_model(
         "postprocess": {
             "thresholds": dict(thresholds or {"beat": 0.5, "downbeat": 0.5, "change": 0.5}),
             "beat_method": beat_method,
+            **({"blend": dict(blend)} if blend else {}),
         },
         "training": training or {},
     }
