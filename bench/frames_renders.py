@@ -15,7 +15,7 @@ Writes the scaled MIDI, the scaled annotation files and ``manifest.csv`` (the sh
 ``midi``, ``annotations``, ``t0``, ``dur``, ``beats``/``downbeats`` as JSON relative to the excerpt start,
 ``piece_id``, ``performer_code``, ... plus ``variant``, ``source_clip_id``) under
 ``embedstore.config.cache_dir()/frames_train/<name>/`` (never the repository), then renders the missing audio with
-``../shared/tools/render_clips.py`` (the renderer of ``render.sh``; existing files are skipped).
+``../shared/tools/render.sh`` (it installs fluidsynth and the soundfont when missing; existing files are skipped).
 
 Usage::
 
@@ -114,12 +114,13 @@ def build(manifest, folder, plan: list[tuple[Variant, float]], *, seed: int = 0)
 
 
 def render(manifest, *, jobs: int = 1) -> None:
-    """Render the missing audio of a manifest with the shared renderer (same recipe as ``render.sh``)."""
+    """Render the missing audio of a manifest with the shared ``render.sh`` (installs fluidsynth, the FluidR3_GM
+    soundfont and flac with apt-get when missing, then runs ``render_clips.py``; existing files are skipped)."""
     from embedstore.config import shared_dir
 
-    tool = shared_dir() / "tools" / "render_clips.py"
+    tool = shared_dir() / "tools" / "render.sh"
     folder = Path(manifest).parent
-    cmd = [sys.executable, str(tool), str(folder.parent), str(manifest), "--jobs", str(jobs)]
+    cmd = ["bash", str(tool), str(folder.parent), str(manifest), "--jobs", str(jobs)]
     subprocess.run(cmd, check=True)
 
 
