@@ -36,6 +36,36 @@ def test_msn_mmoe_has_0_3_to_0_8_m_parameters_with_bssl_input():
     assert z.shape == (1, 8, 101)
 
 
+def test_tcn_sees_about_10_s_either_side_and_saves_without_pickle(tmp_path):
+    from embedstore.errors import ConfigError
+    from embedstore.frames.features import FrameFeaturizer
+    from embedstore.frames.models import build_model, count_parameters
+    from embedstore.frames.persist import load_frame_model, save_frame_model
+
+    m = build_model("tcn", 25, dropout=0.0)
+    assert 5_000 <= count_parameters(m) <= 20_000
+    m.eval()
+    x = torch.zeros(1, 3000, 25)
+    y = torch.zeros(1, 3000, 25)
+    y[0, 1500] = 5.0  # one frame differs
+    with torch.no_grad():
+        d = (m(x)["beat"] - m(y)["beat"]).abs()[0]
+    reach = torch.nonzero(d > 1e-7).flatten()
+    rf = 2 * (2**8 - 1)  # kernel 5: +-2 taps x dilation per block, dilations 1..128
+    assert reach.min() == 1500 - rf and reach.max() == 1500 + rf  # +-10.2 s at 50 frames/s, no further
+    with pytest.raises(ConfigError, match="odd"):
+        build_model("tcn", 25, kernel=4)
+    fz = FrameFeaturizer(encoder="bssl")
+    m23 = build_model("tcn", 23, channels=8, n_blocks=3)
+    save_frame_model(tmp_path / "tcn", m23, fz)
+    loaded = load_frame_model(tmp_path / "tcn")
+    assert loaded.config["model"]["hparams"]["n_blocks"] == 3
+    z = torch.randn(1, 200, 23)
+    m23.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(z)["downbeat"], m23(z)["downbeat"])
+
+
 def test_unknown_model_kind_lists_valid_values():
     from embedstore.errors import ConfigError
     from embedstore.frames.models import build_model
@@ -269,7 +299,7 @@ def test_synth_items_have_all_targets(synth_items):
         assert (a["dynamics"] >= 0).all() and a["beat"].max() == 1.0 and a["downbeat"].max() == 1.0
 
 
-@pytest.mark.parametrize("kind", ["msn-mmoe", "linear"])
+@pytest.mark.parametrize("kind", ["msn-mmoe", "linear", "tcn"])
 def test_a_few_training_steps_reduce_the_loss(synth_items, kind):
     from embedstore.frames.train import TrainConfig, evaluate_loss, loss_weights, train_frame_model
 

@@ -61,7 +61,10 @@ def train_frames(
     model: Annotated[
         str,
         typer.Option(
-            "--model", "-m", help="msn-mmoe (multi-task CNN + MMoE) or linear (per-task frame probe)."
+            "--model",
+            "-m",
+            help="msn-mmoe (multi-task CNN + MMoE), tcn (dilated temporal CNN, ~11 k parameters) or linear "
+            "(per-task frame probe).",
         ),
     ] = "msn-mmoe",
     layer: Annotated[int, typer.Option(help="Encoder layer (negative counts from the last).")] = -1,

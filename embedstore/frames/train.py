@@ -10,7 +10,7 @@
   metric) plus binary cross-entropy on the widened change / beat / downbeat targets with ``pos_weight`` = negative /
   positive mass of the training frames (capped at ``max_pos_weight``): the sparse positives would otherwise be
   ignored. Unknown targets (``-1``) and padding are masked. Task weights default to 1.
-- **Optimiser**: AdamW, lr 3e-4 for ``msn-mmoe`` (the paper's), 3e-3 for the linear probe (a convex problem that
+- **Optimiser**: AdamW, lr 3e-4 for ``msn-mmoe`` (the paper's), 1e-3 for ``tcn``, 3e-3 for the linear probe (a convex problem that
   would need many more epochs at 3e-4), weight decay 1e-2.
 - **Early stopping** on an inner validation split grouped by piece (never the test fold), monitoring by default
   the validation *score* (mean of the beat, downbeat, dynamics and change-point F-measures after
@@ -48,7 +48,7 @@ class TrainConfig:
     model: str = "msn-mmoe"
     model_kwargs: dict = field(default_factory=dict)
     epochs: int = 60
-    lr: float | None = None  # None: 3e-4 (msn-mmoe) or 3e-3 (linear)
+    lr: float | None = None  # None: 3e-4 (msn-mmoe), 1e-3 (tcn) or 3e-3 (linear)
     weight_decay: float = 1e-2
     batch_size: int = 4
     segment_s: float = 60.0
@@ -83,7 +83,7 @@ class TrainConfig:
     def learning_rate(self) -> float:
         if self.lr is not None:
             return float(self.lr)
-        return 3e-4 if self.model == "msn-mmoe" else 3e-3
+        return {"msn-mmoe": 3e-4, "tcn": 1e-3}.get(self.model, 3e-3)
 
     def as_dict(self) -> dict:
         d = asdict(self)
