@@ -98,6 +98,16 @@ def excerpt_row(src: dict, base: Path, folder: Path, variant: Variant, length: f
     }
 
 
+def write_manifest(folder: Path, rows: list[dict]) -> Path:
+    """``folder/manifest.csv`` with ``rows`` (columns of the first row); returns its path."""
+    out = folder / "manifest.csv"
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return out
+
+
 def build(manifest, folder, plan: list[tuple[Variant, float]], *, seed: int = 0) -> Path:
     """Write the variant files and ``folder/manifest.csv`` for every row of ``manifest``; returns the manifest."""
     manifest, folder = Path(manifest), Path(folder)
@@ -105,12 +115,7 @@ def build(manifest, folder, plan: list[tuple[Variant, float]], *, seed: int = 0)
         src_rows = list(csv.DictReader(f))
     rows = [excerpt_row(r, manifest.parent, folder, v, length, seed) for r in src_rows for v, length in plan]
     folder.mkdir(parents=True, exist_ok=True)
-    out = folder / "manifest.csv"
-    with open(out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return out
+    return write_manifest(folder, rows)
 
 
 def render(manifest, *, jobs: int = 1) -> None:
@@ -136,12 +141,7 @@ def long_test_manifest(folder, *, per_piece: int = 1, seed: int = 0) -> Path:
     rows = [e.row() for ex in by.values() for e in ex[:per_piece]]
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    out = folder / "manifest.csv"
-    with open(out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return out
+    return write_manifest(folder, rows)
 
 
 def main(argv=None) -> int:
