@@ -226,3 +226,17 @@ def test_beats_at_another_metrical_level_score_only_in_the_any_level_measure():
         n_boot=0,
     )
     assert m["beat_any_level"]["value"] == pytest.approx(1.0) and m["beat"]["value"] < 0.9
+
+
+@needs_madmom
+def test_feature_blend_without_beat_annotations_is_a_clear_error():
+    from embedstore.errors import ConfigError
+    from embedstore.frames.ensemble import fit_feature_blend
+    from embedstore.frames.features import FrameFeaturizer
+    from embedstore.frames.items import FrameItem
+    from embedstore.frames.targets import FrameTargets
+
+    t = FrameTargets(duration=2.0, beats=np.zeros(0), downbeats=np.zeros(0), has_beats=False)
+    it = FrameItem("a", "p", np.zeros((100, 25), np.float32), t, 50.0)
+    with pytest.raises(ConfigError, match="no validation clips with beat annotations"):
+        fit_feature_blend(None, [it], FrameFeaturizer(encoder="madmom+bssl"), thresholds={})

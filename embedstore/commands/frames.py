@@ -168,11 +168,16 @@ def train_frames(
     }
     blend_cfg = None
     if blend and beat_method == "madmom" and "madmom" in parts and val:
+        from embedstore.errors import ConfigError
         from embedstore.frames.ensemble import fit_feature_blend
 
-        fit = fit_feature_blend(res.model, val, fz, thresholds=res.thresholds)
-        report["blend"] = fit
-        blend_cfg = {k: fit[k] for k in ("part", "columns", "compression", "weight")}
+        try:
+            fit = fit_feature_blend(res.model, val, fz, thresholds=res.thresholds)
+        except ConfigError as e:  # e.g. no beat annotations: keep the model's own activations
+            err.print(f"no blend: {e}", markup=False)
+        else:
+            report["blend"] = fit
+            blend_cfg = {k: fit[k] for k in ("part", "columns", "compression", "weight")}
     save_frame_model(
         out,
         res.model,
