@@ -71,6 +71,17 @@ def _items(set_name: str):
     return [it for it in items if it.targets.dynamics is not None and it.targets.dynamics.changes_known]
 
 
+def _fit(items, **kw):
+    """A change-point detector fitted on ``items`` (features, velocities, reference changes, pieces)."""
+    return fit_change_detector(
+        [it.features for it in items],
+        [_vel(it) for it in items],
+        [it.targets.change_points for it in items],
+        [it.group for it in items],
+        **kw,
+    )
+
+
 def _vel(it) -> np.ndarray:
     return frame_velocity(it.targets.dynamics, it.n_frames, it.frame_rate)
 
@@ -117,15 +128,7 @@ def run(*, folds: int, n_boot: int, seed: int, train_extra: list[str] | None = N
         assert not {it.group for it in train} & set(groups[te])
         hours_per_fold.append(sum(it.duration for it in train) / 3600)
         for reg in ("ridge", "mlp", "auto"):
-            det = fit_change_detector(
-                [it.features for it in train],
-                [_vel(it) for it in train],
-                [it.targets.change_points for it in train],
-                [it.group for it in train],
-                frame_rate=fr,
-                regressor=reg,
-                seed=seed,
-            )
+            det = _fit(train, frame_rate=fr, regressor=reg, seed=seed)
             chosen[reg].append(det.hysteresis if reg != "auto" else f"{det.regressor} {det.hysteresis:g}")
             for i in te:
                 ests[reg][i] = det.change_points(items[i].features)
@@ -183,14 +186,7 @@ def run(*, folds: int, n_boot: int, seed: int, train_extra: list[str] | None = N
         v_items = []
     if v_items:
         every = items + extra
-        det = fit_change_detector(
-            [it.features for it in every],
-            [_vel(it) for it in every],
-            [it.targets.change_points for it in every],
-            [it.group for it in every],
-            frame_rate=fr,
-            seed=seed,
-        )
+        det = _fit(every, frame_rate=fr, seed=seed)
         v_refs = [it.targets.change_points for it in v_items]
         v_groups = np.array([it.group for it in v_items])
         v_grid = _counts(v_refs, [np.arange(best[0], it.duration, best[0]) for it in v_items])
