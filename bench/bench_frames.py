@@ -453,6 +453,13 @@ def main(argv=None) -> int:
         default=None,
         help="also decode these long excerpts of each fold's held-out pieces (bench/frames_renders.py --long-test)",
     )
+    ap.add_argument(
+        "--group-by",
+        choices=("piece", "performance"),
+        default="piece",
+        help="fold grouping: piece (default: unseen pieces in every test fold) or performance (diagnostic only: "
+        "other performances of a test piece are in training, as in benchmarks split by performance)",
+    )
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=20, help="maximum epochs of msn-mmoe")
     ap.add_argument(
@@ -497,6 +504,17 @@ def main(argv=None) -> int:
         from frames_data import cached_manifest
 
         manifest = cached_manifest(manifest)
+    if args.group_by == "performance":
+        from frames_data import performance_grouped
+
+        if args.test_long:
+            print("--test-long is grouped by piece; not with --group-by performance", file=sys.stderr)
+            return 2
+        manifest = performance_grouped(manifest)
+        if args.train_extra:
+            args.train_extra = ",".join(
+                str(performance_grouped(m.strip())) for m in args.train_extra.split(",") if m.strip()
+            )
     encoders = [e.strip() for e in args.encoders.split(",") if e.strip()]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     # slowest first so that parallel jobs finish together
@@ -530,7 +548,7 @@ def main(argv=None) -> int:
         "n_clips": targets["n_clips"],
         "n_pieces": targets["n_pieces"],
         "folds": args.folds,
-        "grouping": "piece_id",
+        "grouping": "piece_id" if args.group_by == "piece" else "performance (piece_id|performer_code)",
         "metrics": {
             "beat": "mir_eval beat F-measure, +-70 ms, mean over clips (DBN beat tracker)",
             "downbeat": "mir_eval beat F-measure on downbeats, +-70 ms, mean over clips (meter/phase from beats)",

@@ -155,3 +155,23 @@ def cached_manifest(manifest) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     return out
+
+
+def performance_grouped(manifest) -> Path:
+    """A copy of ``manifest`` whose ``piece_id`` (the grouping column of every split) is the performance
+    (``piece_id|performer_code``), with absolute audio paths, written to ``cache_dir()/bench_frames``. For the
+    seen-pieces diagnostic of bench_frames.py (``--group-by performance``): a test performance is never in training
+    (nor its extra renders), but other performances of its piece are."""
+    from embedstore.config import cache_dir
+    from embedstore.metadata import read_table
+
+    man = Path(manifest)
+    df = read_table(man)
+    df = df.assign(
+        audio=[str((man.parent / a).resolve()) for a in df["audio"]],
+        piece_id=df["piece_id"].astype(str) + "|" + df["performer_code"].astype(str),
+    )
+    out = cache_dir() / "bench_frames" / f"{man.parent.name}_by_performance.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out, index=False)
+    return out

@@ -13,11 +13,22 @@ def markdown(out: dict) -> str:
             return f"{100 * v['value']:.1f}"
         return f"{100 * v['value']:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
 
+    by_perf = str(out.get("grouping", "piece_id")).startswith("performance")
+    unit = "performance" if by_perf else "piece"
     lines = [
-        "# Frame-level probes on asap-dev (grouped CV by piece)",
+        f"# Frame-level probes on asap-dev (grouped CV by {unit})",
         "",
-        f"{out['n_clips']} clips, {out['n_pieces']} pieces, {out['folds']} folds grouped by piece; F1 x 100 with "
-        "95 % bootstrap CIs over pieces. Beats/downbeats: mir_eval F-measure (+-70 ms); dynamics: frame macro-F1 "
+    ]
+    if by_perf:
+        lines += [
+            "**Diagnostic protocol, not leakage-safe across pieces**: folds grouped by performance, so other "
+            "performances of every test piece are in training (as in benchmarks split by performance, e.g. "
+            "MazurkaBL-style splits). Compare with `frames.md` (unseen pieces) to see what unseen pieces cost.",
+            "",
+        ]
+    lines += [
+        f"{out['n_clips']} clips, {out['n_pieces']} {unit}s, {out['folds']} folds grouped by {unit}; F1 x 100 with "
+        f"95 % bootstrap CIs over {unit}s. Beats/downbeats: mir_eval F-measure (+-70 ms); dynamics: frame macro-F1 "
         "of 6 levels; change points: F1 within +-0.5 s. Dynamics levels and change points are DERIVED from MIDI "
         "velocities; the audio is rendered with one soundfont.",
         "",
