@@ -73,6 +73,8 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> list[tuple[dict
     spec = kind
     kind, *flags = spec.split(":")
     use_extra = "extra" in flags
+    # dynamics from a second model trained per fold on the same data (``train-frames --dynamics-model KIND``)
+    dyn_kind = next((f.removeprefix("dyn-") for f in flags if f.startswith("dyn-")), None)
     # blend with madmom's 8-network mean (``blend``) or with the features' own madmom networks (``blendself``)
     blend_src = (
         "self"
@@ -112,6 +114,17 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> list[tuple[dict
         monitor=args["monitor"],
         max_pos_weight=args["max_pos_weight"],
     )
+    dyn_cfg = None
+    if dyn_kind is not None:
+        from dataclasses import replace
+
+        dyn_msn = dyn_kind == "msn-mmoe"
+        dyn_cfg = replace(
+            cfg,
+            model=dyn_kind,
+            epochs=args["epochs"] if dyn_msn else args["linear_epochs"],
+            lr=args["msn_lr"] if dyn_msn else None,
+        )
     t1 = time.perf_counter()
     cv = cross_validate(
         items,
@@ -127,12 +140,16 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> list[tuple[dict
         if blend_src == "madmom8"
         else own_acts(items, enc),
         on_fold=long_test.on_fold if long_test else None,
+        dynamics_config=dyn_cfg,
     )
     secs = time.perf_counter() - t1
     row = {
         "encoder": enc,
-        "model": kind + (" + extra audio" if extra else ""),
-        "n_parameters": count_parameters(build_model(kind, dim)),
+        "model": kind
+        + (" + extra audio" if extra else "")
+        + (f" (dynamics: {dyn_kind})" if dyn_kind else ""),
+        "n_parameters": count_parameters(build_model(kind, dim))
+        + (count_parameters(build_model(dyn_kind, dim)) if dyn_kind else 0),
         "feature_dim": dim,
         "decoder": args["beat_method"],
         "hours_train_mean": round(float(np.mean([f["hours_train"] for f in cv["folds"]])), 3),
@@ -410,7 +427,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=None, help="manifest (default: ../shared/data/asap-dev/manifest.csv)")
     ap.add_argument("--encoders", default="madmom+bssl,bssl")
-    ap.add_argument("--models", default="linear,msn-mmoe")
+    ap.add_argument(
+        "--models",
+        default="linear,msn-mmoe",
+        help="KIND[:extra][:blend|:blendself][:dyn-KIND], comma-separated; dyn-KIND: dynamics from a second model "
+        "of that kind trained per fold on the same data (train-frames --dynamics-model)",
+    )
     ap.add_argument("--beat-method", default="madmom", help="decoder of our models: madmom, dbn or peaks")
     ap.add_argument("--madmom-models", type=int, default=8, help="networks of the madmom encoder (1-8)")
     ap.add_argument("--no-madmom-baseline", action="store_true")

@@ -194,3 +194,54 @@ def test_train_frames_adds_extra_clips_of_training_pieces_only(synth_collection,
     assert rep["change_detector"]["clips"] == 2 * len(man)
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["training"]["extra"] == [str(tmp_path / "extra.csv")]
+
+
+def test_train_frames_dynamics_model_is_saved_used_and_replaced(synth_collection, tmp_path):
+    import numpy as np
+
+    from embedstore.frames.inference import predict_activations
+    from embedstore.frames.persist import load_frame_model
+    from embedstore.frames.predict import analyze_file
+
+    out = tmp_path / "m"
+    common = ("--data", synth_collection, "--model", "linear", "--epochs", 1, "--out", out, "--no-cache",
+              "--no-change-detector", "--json")  # fmt: skip
+    res = _run("train-frames", *common, "--dynamics-model", "tcn")
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert (
+        rep["dynamics_model"]["kind"] == "tcn" and rep["dynamics_model"]["n_parameters"] > rep["n_parameters"]
+    )
+    assert json.loads((out / "config.json").read_text())["postprocess"]["dynamics_model"] == "dynamics"
+    saved = load_frame_model(out)
+    assert saved.model.kind == "linear" and saved.dynamics_model.kind == "tcn"
+    clip = sorted((synth_collection.parent / "audio").glob("*.flac"))[0]
+    a = analyze_file(saved, clip)
+    from embedstore.audio import load_audio
+
+    x = load_audio(clip, sample_rate=saved.featurizer.sample_rate)
+    feats = saved.featurizer(x.samples, x.sample_rate)
+    own = predict_activations(saved.model, feats, frame_rate=saved.frame_rate)
+    sub = predict_activations(saved.dynamics_model, feats, frame_rate=saved.frame_rate)
+    # dynamics from the TCN, beats from the linear head
+    np.testing.assert_allclose(a.activations["dynamics"], sub["dynamics"], atol=1e-6)
+    assert not np.allclose(a.activations["dynamics"], own["dynamics"], atol=1e-3)
+    np.testing.assert_allclose(a.activations["beat"], own["beat"], atol=1e-6)
+    res = _run("frames", clip, "--model", out, "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["model"]["dynamics_model"] == "tcn"
+
+    # a missing sub-model is a clear error, not a silent fall-back to the linear head's dynamics
+    import shutil
+
+    shutil.move(out / "dynamics", tmp_path / "moved")
+    res = _run("frames", clip, "--model", out)
+    assert res.exit_code == 2 and "dynamics model" in res.output and "missing" in res.output
+    shutil.move(tmp_path / "moved", out / "dynamics")
+
+    # retraining into the same folder without --dynamics-model removes the old sub-model
+    res = _run("train-frames", *common)
+    assert res.exit_code == 0, res.output
+    assert not (out / "dynamics").exists() and load_frame_model(out).dynamics_model is None
+    res = _run("train-frames", *common, "--dynamics-model", "gru")
+    assert res.exit_code == 2 and "tcn" in res.output

@@ -67,6 +67,15 @@ def train_frames(
             "(per-task frame probe).",
         ),
     ] = "msn-mmoe",
+    dynamics_model: Annotated[
+        str | None,
+        typer.Option(
+            "--dynamics-model",
+            help="Also train a model of this kind (msn-mmoe, tcn, linear) on the same data and take the dynamics "
+            "levels from it, the other tasks from --model (e.g. --model linear --dynamics-model tcn: the best "
+            "beat/downbeat and the best dynamics rows of bench/results/frames.md); saved in OUT/dynamics.",
+        ),
+    ] = None,
     layer: Annotated[int, typer.Option(help="Encoder layer (negative counts from the last).")] = -1,
     epochs: Annotated[int, typer.Option(help="Maximum epochs (early stopping on an inner split).")] = 60,
     lr: Annotated[
@@ -113,6 +122,8 @@ def train_frames(
     json_out: Annotated[bool, typer.Option("--json", help="Print the training report as JSON.")] = False,
 ) -> None:
     """Train a frame model (dynamics levels, change points, beats, downbeats) and save it to --out."""
+    from dataclasses import replace
+
     from embedstore.errors import check_choice
     from embedstore.frames.features import FrameFeaturizer
     from embedstore.frames.items import add_extra_items, load_items, split_train_val
@@ -122,6 +133,10 @@ def train_frames(
 
     out = default_model_dir() if out is None else out
     check_choice("model", model, MODEL_KINDS)
+    if dynamics_model is not None:
+        check_choice("dynamics_model", dynamics_model, MODEL_KINDS)
+        if dynamics_model == model:
+            dynamics_model = None  # the model's own dynamics head
     cfg = TrainConfig(
         model=model,
         epochs=epochs,
@@ -166,6 +181,20 @@ def train_frames(
         "thresholds": res.thresholds,
         "seconds": round(res.seconds, 1),
     }
+    dyn = None
+    if dynamics_model is not None:
+        if log is not None:
+            log(f"training the dynamics model ({dynamics_model}) ...")
+        dyn = train_frame_model(
+            train, config=replace(cfg, model=dynamics_model, lr=None), val_items=val or None, log=log
+        )
+        report["dynamics_model"] = {
+            "kind": dynamics_model,
+            "n_parameters": count_parameters(dyn.model),
+            "best_epoch": dyn.best_epoch,
+            "epochs_run": len(dyn.history),
+            "seconds": round(dyn.seconds, 1),
+        }
     blend_cfg = None
     if blend and beat_method == "madmom" and "madmom" in parts and val:
         from embedstore.errors import ConfigError
@@ -185,6 +214,10 @@ def train_frames(
         thresholds=res.thresholds,
         beat_method=cfg.beat_method,
         blend=blend_cfg,
+        dynamics_model=None if dyn is None else dyn.model,
+        dynamics_training=None
+        if dyn is None
+        else {"config": replace(cfg, model=dynamics_model, lr=None).as_dict(), "history": dyn.history},
         training={
             "config": cfg.as_dict(),
             "data": str(data),
@@ -218,6 +251,11 @@ def train_frames(
             f"saved [bold]{model}[/] ({report['n_parameters']:,} parameters, {encoder} features) to "
             f"{out}; best epoch {res.best_epoch}/{len(res.history)}, {report['seconds']} s"
             + (f"; blended with madmom's activations, weight {blend_cfg['weight']:g}" if blend_cfg else "")
+            + (
+                f"; dynamics from a {dynamics_model} model (best epoch {dyn.best_epoch})"
+                if dyn is not None
+                else ""
+            )
         )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from embedstore.evaluation.splits import check_disjoint, group_kfold
 from embedstore.frames.evaluate import evaluate_clips
-from embedstore.frames.inference import postprocess_item, predict_activations
+from embedstore.frames.inference import postprocess_item, predict_activations, with_dynamics_from
 from embedstore.frames.items import FrameItem, split_train_val
 from embedstore.frames.train import TrainConfig, train_frame_model
 
@@ -29,6 +29,7 @@ def cross_validate(
     extra_items: list[FrameItem] | None = None,
     blend_with: dict[str, dict] | None = None,
     on_fold: Callable[[dict], None] | None = None,
+    dynamics_config: TrainConfig | None = None,
 ) -> dict:
     """Grouped k-fold CV by ``item.group``; returns pooled metrics with CIs, per-fold metrics and timings.
 
@@ -42,6 +43,10 @@ def cross_validate(
         Another tracker's ``beat`` / ``downbeat`` activations per item key (same frame grid): each fold also
         scores :func:`embedstore.frames.ensemble.blend` of ours and those, the weight chosen on the inner
         validation clips (``metrics_blend``, ``clips_blend``; decoded with ``beat_method="madmom"``).
+    dynamics_config : TrainConfig, optional
+        Also train this model per fold (same training and validation items) and take the dynamics probabilities
+        from it (:func:`~embedstore.frames.inference.with_dynamics_from`), as ``train-frames --dynamics-model``
+        saves it; the other tasks stay with ``config``'s model.
     on_fold : callable, optional
         Called after each fold's training with ``{"fold", "result" (TrainResult), "test_groups", "blend"}``, e.g.
         to score the fold's model on other clips of its test pieces.
@@ -72,6 +77,10 @@ def cross_validate(
             train = train + [e for e in extra_items if e.group in keep]
         res = train_frame_model(train, config=cfg, val_items=val)
         n_params = count_parameters(res.model)
+        dyn_model = None
+        if dynamics_config is not None:
+            dyn_model = train_frame_model(train, config=dynamics_config, val_items=val).model
+            n_params += count_parameters(dyn_model)
         blend_info = None
         if blend_with is not None:
             dbn = dbn_options(res.thresholds)
@@ -88,6 +97,7 @@ def cross_validate(
         for i in te:
             it = items[i]
             act = predict_activations(res.model, it.features, frame_rate=it.frame_rate)
+            act = with_dynamics_from(act, dyn_model, it.features, frame_rate=it.frame_rate)
             est = postprocess_item(
                 act, frame_rate=it.frame_rate, thresholds=res.thresholds, beat_method=cfg.beat_method
             )
@@ -137,5 +147,6 @@ def cross_validate(
         "n_items": len(items),
         "n_groups": int(len(set(groups))),
         "config": cfg.as_dict(),
+        **({"dynamics_config": dynamics_config.as_dict()} if dynamics_config is not None else {}),
         "clips": clips,
     }

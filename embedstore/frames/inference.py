@@ -68,6 +68,16 @@ def predict_activations(
     return {k: np.concatenate(v).astype(np.float32) for k, v in outs.items()}
 
 
+def with_dynamics_from(act: dict, dynamics_model, features: np.ndarray, *, frame_rate: float) -> dict:
+    """``act`` with its ``dynamics`` probabilities replaced by those of ``dynamics_model`` on the same features (a
+    saved model's ``dynamics/`` sub-model: e.g. the TCN for dynamics beside the linear head for beats); ``act``
+    itself when ``dynamics_model`` is None."""
+    if dynamics_model is None:
+        return act
+    dyn = predict_activations(dynamics_model, features, frame_rate=frame_rate)["dynamics"]
+    return {**act, "dynamics": dyn}
+
+
 def tune_thresholds(
     model,
     items: list[FrameItem],

@@ -7,7 +7,8 @@
   compression) and ``encoder_provenance`` (compared on load: a different encoder version, parameters or weights
   is a :class:`~embedstore.errors.ProvenanceError`);
 - ``tasks``, ``dynamics`` (level names, velocity edges and the DERIVED note), ``postprocess`` (thresholds, beat
-  method); ``training`` (settings, history, data description, metrics when known); ``embedstore_version``.
+  method, ``blend``, ``dynamics_model``: the sub-folder of a second model whose dynamics probabilities replace this
+  one's, saved by ``train-frames --dynamics-model``); ``training`` (settings, history, data description, metrics when known); ``embedstore_version``.
 
 ``model.safetensors`` holds the state dict, including the input standardisation buffers.
 """
@@ -29,6 +30,8 @@ FORMAT = "embedstore-frame-model"
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+#: Sub-folder of a model folder holding the model used for the dynamics probabilities (``--dynamics-model``).
+DYNAMICS_DIR = "dynamics"
 
 
 @dataclass
@@ -41,6 +44,8 @@ class SavedFrameModel:
     path: str | None = None
     #: The dynamics change-point detector saved beside the model (:mod:`embedstore.frames.changepoints`), if any.
     change_detector: object | None = None
+    #: The model whose dynamics probabilities are used instead of ``model``'s (``postprocess.dynamics_model``).
+    dynamics_model: object | None = None
 
     @property
     def frame_rate(self) -> float:
@@ -70,11 +75,15 @@ def save_frame_model(
     beat_method: str = "dbn",
     training: dict | None = None,
     blend: dict | None = None,
+    dynamics_model=None,
+    dynamics_training: dict | None = None,
 ) -> Path:
     """Write ``config.json`` and ``model.safetensors`` to ``out_dir`` (created). Returns ``out_dir``.
 
     ``blend`` (:func:`embedstore.frames.ensemble.blend_config`): mix the beat / downbeat activations with those of a
-    part of the features before decoding (``postprocess.blend``)."""
+    part of the features before decoding (``postprocess.blend``). ``dynamics_model`` (same features): saved in
+    ``out_dir/dynamics`` and used for the dynamics probabilities (``postprocess.dynamics_model``); without it a
+    ``dynamics`` sub-model left there by an earlier training is removed."""
     from safetensors.torch import save_file
 
     from embedstore import __version__
@@ -107,6 +116,7 @@ def save_frame_model(
             "thresholds": dict(thresholds or {"beat": 0.5, "downbeat": 0.5, "change": 0.5}),
             "beat_method": beat_method,
             **({"blend": dict(blend)} if blend else {}),
+            **({"dynamics_model": DYNAMICS_DIR} if dynamics_model is not None else {}),
         },
         "training": training or {},
     }
@@ -115,8 +125,22 @@ def save_frame_model(
     save_file(state, str(tmp), metadata={"format": FORMAT})
     tmp.replace(out / WEIGHTS_NAME)
 
+    sub = out / DYNAMICS_DIR
+    if dynamics_model is not None:
+        save_frame_model(sub, dynamics_model, featurizer, beat_method=beat_method, training=dynamics_training)
+    elif (sub / CONFIG_NAME).is_file() and _is_frame_model_config(sub / CONFIG_NAME):
+        import shutil
+
+        shutil.rmtree(sub)  # stale: never combine a new model with an old sub-model
     (out / CONFIG_NAME).write_text(dumps(cfg) + "\n")
     return out
+
+
+def _is_frame_model_config(path: Path) -> bool:
+    try:
+        return json.loads(path.read_text()).get("format") == FORMAT
+    except (OSError, ValueError):
+        return False
 
 
 def default_model_dir() -> Path:
@@ -181,4 +205,20 @@ def load_frame_model(path=None, *, check_provenance: bool = True) -> SavedFrameM
             f"unexpected {list(unexpected)[:3]}"
         )
     model.eval()
-    return SavedFrameModel(model, fz, cfg, str(p), change_detector=load_change_detector(p))
+    dyn = None
+    sub = cfg.get("postprocess", {}).get("dynamics_model")
+    if sub:
+        if Path(sub).is_absolute() or ".." in Path(sub).parts:
+            raise ConfigError(f"{cp}: postprocess.dynamics_model must be a sub-folder, got {sub!r}")
+        if not (p / sub / CONFIG_NAME).is_file():
+            raise ConfigError(
+                f"{cp} names the dynamics model {sub!r}, which is missing from {p}",
+                hint="retrain with `embedstore train-frames --dynamics-model ...`",
+            )
+        d = load_frame_model(p / sub, check_provenance=check_provenance)
+        if d.config["features"] != cfg["features"]:
+            raise ConfigError(f"the dynamics model in {p / sub} was trained on other features than {p}")
+        dyn = d.model
+    return SavedFrameModel(
+        model, fz, cfg, str(p), change_detector=load_change_detector(p), dynamics_model=dyn
+    )

@@ -13,7 +13,7 @@ import numpy as np
 from embedstore.audio import load_audio
 from embedstore.frames.changepoints import loudness_frames
 from embedstore.frames.ensemble import apply_blend
-from embedstore.frames.inference import predict_activations
+from embedstore.frames.inference import predict_activations, with_dynamics_from
 from embedstore.frames.postprocess import events_from_activations
 from embedstore.frames.targets import DYNAMICS_LEVELS
 
@@ -104,7 +104,8 @@ def analyze_samples(
     duration = len(x) / float(sample_rate)
     feats = saved.featurizer(x, sample_rate)
     fr = saved.frame_rate
-    act = apply_blend(predict_activations(saved.model, feats, frame_rate=fr), feats, saved.blend)
+    act = predict_activations(saved.model, feats, frame_rate=fr)
+    act = apply_blend(with_dynamics_from(act, saved.dynamics_model, feats, frame_rate=fr), feats, saved.blend)
     ev = events_from_activations(
         act, frame_rate=fr, thresholds=saved.thresholds, beat_method=saved.beat_method
     )
@@ -125,6 +126,7 @@ def analyze_samples(
         "layer": saved.config["features"]["layer"],
         "change_points": "velocity detector" if det is not None else "change head",
         "blend": None if saved.blend is None else {k: saved.blend[k] for k in ("part", "weight")},
+        "dynamics_model": None if saved.dynamics_model is None else saved.dynamics_model.kind,
     }
     return FrameAnalysis(
         duration,
