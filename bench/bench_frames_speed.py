@@ -77,6 +77,7 @@ def run(model: str | None, n_clips: int, cli_runs: int) -> dict:
         "model_kind": saved.config["model"]["kind"],
         "encoder": saved.config["features"]["encoder"],
         "change_detector": saved.change_detector is not None,
+        "dynamics_model": None if saved.dynamics_model is None else saved.dynamics_model.kind,
         "load": load,
         "per_clip": per,
         "wall_median_s": float(np.median(walls)),
@@ -97,7 +98,8 @@ def markdown(out: dict) -> str:
             f"{out['load_end']} (a shared 2-core machine).",
             "",
             f"Model: {out['model']} ({out['model_kind']} on {out['encoder']} features; change-point detector: "
-            f"{'yes' if out['change_detector'] else 'no'}).",
+            f"{'yes' if out['change_detector'] else 'no'}; dynamics from: "
+            f"{out.get('dynamics_model') or 'the same model'}).",
             "",
             "| measure | value |",
             "|---|---|",
