@@ -8,6 +8,7 @@ gets one excerpt per entry of the plan, e.g. ``orig:60,t0.85:30,t1.2:30,v0.8:30,
   plays 1.2x faster); ``vX``: every note velocity times ``X``, rounded, clipped to 1-127 (the dynamics targets,
   derived from the MIDI velocities by :mod:`embedstore.frames.targets`, follow: louder audio, louder labels);
 - the number after the colon is the excerpt length in audio seconds (shorter when the performance ends first);
+  ``whole`` (e.g. ``orig:whole``) renders the whole performance from its first downbeat;
 - each excerpt starts on a downbeat drawn at random (seeded by the clip and the variant) among those that leave
   the full length, so different variants of one performance cover different bars.
 
@@ -21,6 +22,7 @@ Usage::
 
     nice -n 10 python bench/frames_renders.py --plan orig:60,t0.85:25,t1.2:25,v0.8:25,v1.2:25 --name extra
     nice -n 10 python bench/frames_renders.py --long-test 1 --name asap-long-test   # long test excerpts
+    nice -n 10 python bench/frames_renders.py --plan orig:whole --per-piece 2 --name whole --jobs 2
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def parse_plan(plan: str) -> list[tuple[Variant, float]]:
     out = []
     for part in plan.split(","):
         name, _, secs = part.strip().partition(":")
-        out.append((parse_variant(name), float(secs) if secs else 60.0))
+        out.append((parse_variant(name), np.inf if secs == "whole" else float(secs) if secs else 60.0))
     return out
 
 
@@ -108,11 +110,22 @@ def write_manifest(folder: Path, rows: list[dict]) -> Path:
     return out
 
 
-def build(manifest, folder, plan: list[tuple[Variant, float]], *, seed: int = 0) -> Path:
-    """Write the variant files and ``folder/manifest.csv`` for every row of ``manifest``; returns the manifest."""
+def build(
+    manifest, folder, plan: list[tuple[Variant, float]], *, seed: int = 0, per_piece: int | None = None
+) -> Path:
+    """Write the variant files and ``folder/manifest.csv`` for every row of ``manifest`` (only the first
+    ``per_piece`` performances of each piece when given); returns the manifest."""
     manifest, folder = Path(manifest), Path(folder)
     with open(manifest, newline="") as f:
         src_rows = list(csv.DictReader(f))
+    if per_piece is not None:
+        seen: dict[str, int] = {}
+        keep = []
+        for r in src_rows:
+            seen[r["piece_id"]] = seen.get(r["piece_id"], 0) + 1
+            if seen[r["piece_id"]] <= per_piece:
+                keep.append(r)
+        src_rows = keep
     rows = [excerpt_row(r, manifest.parent, folder, v, length, seed) for r in src_rows for v, length in plan]
     folder.mkdir(parents=True, exist_ok=True)
     return write_manifest(folder, rows)
@@ -154,6 +167,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--no-render", action="store_true")
+    ap.add_argument("--per-piece", type=int, default=None, help="only the first N performances of each piece")
     ap.add_argument(
         "--long-test",
         type=int,
@@ -166,7 +180,9 @@ def main(argv=None) -> int:
     if a.long_test:
         out = long_test_manifest(cache_dir() / "frames_train" / a.name, per_piece=a.long_test, seed=a.seed)
     else:
-        out = build(src, cache_dir() / "frames_train" / a.name, parse_plan(a.plan), seed=a.seed)
+        out = build(
+            src, cache_dir() / "frames_train" / a.name, parse_plan(a.plan), seed=a.seed, per_piece=a.per_piece
+        )
     with open(out, newline="") as f:
         hours = sum(float(r["dur"]) for r in csv.DictReader(f)) / 3600
     print(f"{out}: {hours:.2f} h", flush=True)
