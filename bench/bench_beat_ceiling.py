@@ -91,22 +91,17 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from bench_frames import chance_baselines
-    from frames_data import madmom_outputs
+    from frames_data import dev_manifest, madmom_outputs
     from madmom.features.downbeats import DBNDownBeatTrackingProcessor
 
-    from embedstore.config import shared_data_dir
     from embedstore.frames.evaluate import beat_f_measure, evaluate_clips, meter_of
     from embedstore.metadata import read_table
     from embedstore.utils import machine_description
 
-    if args.data is None:
-        d = shared_data_dir()
-        if d is None:
-            print("../shared data not found (set EMBEDSTORE_SHARED)", file=sys.stderr)
-            return 2
-        manifest = d / "asap-dev" / "manifest.csv"
-    else:
-        manifest = Path(args.data)
+    manifest = dev_manifest(args.data)
+    if manifest is None:
+        print("../shared data not found (set EMBEDSTORE_SHARED)", file=sys.stderr)
+        return 2
     t_all = time.perf_counter()
     df = read_table(manifest)
     acts, refs, groups = [], [], []

@@ -510,18 +510,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import torch
+    from frames_data import dev_manifest
 
-    from embedstore.config import shared_data_dir
     from embedstore.utils import machine_description
 
-    if args.data is None:
-        d = shared_data_dir()
-        if d is None:
-            print("../shared data not found (set EMBEDSTORE_SHARED)", file=sys.stderr)
-            return 2
-        manifest = d / "asap-dev" / "manifest.csv"
-    else:
-        manifest = Path(args.data)
+    manifest = dev_manifest(args.data)
+    if manifest is None:
+        print("../shared data not found (set EMBEDSTORE_SHARED)", file=sys.stderr)
+        return 2
     if args.cached_only:
         from frames_data import cached_manifest
 

@@ -137,6 +137,16 @@ def bench_items(manifest, encoder: str, *, limit=None, num_models: int = 8):
     return out
 
 
+def dev_manifest(data=None) -> Path | None:
+    """``data`` as a path, else ``../shared/data/asap-dev/manifest.csv`` (None when the shared data is absent)."""
+    from embedstore.config import shared_data_dir
+
+    if data is not None:
+        return Path(data)
+    d = shared_data_dir()
+    return None if d is None else d / "asap-dev" / "manifest.csv"
+
+
 def cached_manifest(manifest) -> Path:
     """A copy of ``manifest`` restricted to clips whose madmom outputs are cached (whole pieces only), with
     absolute audio paths, written to ``cache_dir()/bench_frames``. For a run that cannot wait for the cache."""

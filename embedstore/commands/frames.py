@@ -182,12 +182,11 @@ def train_frames(
         "seconds": round(res.seconds, 1),
     }
     dyn = None
-    if dynamics_model is not None:
+    dyn_cfg = None if dynamics_model is None else replace(cfg, model=dynamics_model, lr=None)
+    if dyn_cfg is not None:
         if log is not None:
             log(f"training the dynamics model ({dynamics_model}) ...")
-        dyn = train_frame_model(
-            train, config=replace(cfg, model=dynamics_model, lr=None), val_items=val or None, log=log
-        )
+        dyn = train_frame_model(train, config=dyn_cfg, val_items=val or None, log=log)
         report["dynamics_model"] = {
             "kind": dynamics_model,
             "n_parameters": count_parameters(dyn.model),
@@ -215,9 +214,7 @@ def train_frames(
         beat_method=cfg.beat_method,
         blend=blend_cfg,
         dynamics_model=None if dyn is None else dyn.model,
-        dynamics_training=None
-        if dyn is None
-        else {"config": replace(cfg, model=dynamics_model, lr=None).as_dict(), "history": dyn.history},
+        dynamics_training=None if dyn is None else {"config": dyn_cfg.as_dict(), "history": dyn.history},
         training={
             "config": cfg.as_dict(),
             "data": str(data),

@@ -8,7 +8,8 @@
   is a :class:`~embedstore.errors.ProvenanceError`);
 - ``tasks``, ``dynamics`` (level names, velocity edges and the DERIVED note), ``postprocess`` (thresholds, beat
   method, ``blend``, ``dynamics_model``: the sub-folder of a second model whose dynamics probabilities replace this
-  one's, saved by ``train-frames --dynamics-model``); ``training`` (settings, history, data description, metrics when known); ``embedstore_version``.
+  one's, saved by ``train-frames --dynamics-model``); ``training`` (settings, history, data description, metrics
+  when known); ``embedstore_version``.
 
 ``model.safetensors`` holds the state dict, including the input standardisation buffers.
 """
