@@ -392,18 +392,21 @@ def test_extra_training_audio_only_from_inner_training_pieces(synth_items):
     from embedstore.frames.train import TrainConfig
 
     extra = [replace(it, key=it.key + "__extra") for it in synth_items]  # one extra per clip, same piece
+    outside = [replace(it, key=it.key + "__other", group="elsewhere/" + it.group) for it in synth_items[:2]]
     cv = cross_validate(
         synth_items,
         config=TrainConfig(model="linear", epochs=1, batch_size=4),
         n_splits=3,
         n_boot=0,
-        extra_items=extra,
+        extra_items=extra + outside,
     )
     for f in cv["folds"]:
-        # the extras of the test piece and of the inner validation piece are left out
-        assert f["n_train_extra"] == f["n_train"] > 0
+        # the extras of the test piece and of the inner validation piece are left out; the two clips of pieces
+        # outside the data (no fold tests them) train every fold
+        assert f["n_train_extra"] == f["n_train"] + 2 and f["n_train"] > 0
         lo, hi = min(it.duration for it in synth_items), max(it.duration for it in synth_items)
-        assert 2 * f["n_train"] * lo <= f["hours_train"] * 3600 + 2 <= 2 * f["n_train"] * hi + 4
+        n = 2 * f["n_train"] + 2
+        assert n * lo <= f["hours_train"] * 3600 + 2 <= n * hi + 4
     assert {c["key"] for c in cv["clips"]} == {it.key for it in synth_items}
 
 

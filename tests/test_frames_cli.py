@@ -172,7 +172,7 @@ def test_train_frames_without_velocities_saves_the_model_and_says_why_no_detecto
     assert json.loads(res.stdout)["model"]["change_points"] == "change head"
 
 
-def test_train_frames_adds_extra_clips_of_training_pieces_only(synth_collection, tmp_path):
+def test_train_frames_adds_extra_clips_except_those_of_validation_pieces(synth_collection, tmp_path):
     import pandas as pd
 
     man = pd.read_csv(synth_collection)
@@ -181,17 +181,18 @@ def test_train_frames_adds_extra_clips_of_training_pieces_only(synth_collection,
         if c in man.columns:
             man[c] = [str(synth_collection.parent / v) if isinstance(v, str) else v for v in man[c]]
     extra = man.assign(clip_id=[f"{c}__x" for c in man["clip_id"]])
-    extra.to_csv(tmp_path / "extra.csv", index=False)
+    other = man.iloc[:1].assign(clip_id="other__x", piece_id="elsewhere/Other")  # a piece outside the data
+    pd.concat([extra, other]).to_csv(tmp_path / "extra.csv", index=False)
     res = _run(
         "train-frames", "--data", synth_collection, "--model", "linear", "--epochs", 1, "--out", tmp_path / "m",
         "--extra", tmp_path / "extra.csv", "--no-cache", "--json",
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout)
-    # one extra per training clip: the extras of the validation piece are left out
-    assert rep["n_train_extra"] == rep["n_train"] > 0 and rep["n_val"] > 0
+    # one extra per training clip and the other piece's: the extras of the validation piece are left out
+    assert rep["n_train_extra"] == rep["n_train"] + 1 and rep["n_train"] > 0 and rep["n_val"] > 0
     # the change-point detector uses the whole collection and its extras (it has its own inner split)
-    assert rep["change_detector"]["clips"] == 2 * len(man)
+    assert rep["change_detector"]["clips"] == 2 * len(man) + 1
     cfg = json.loads((tmp_path / "m" / "config.json").read_text())
     assert cfg["training"]["extra"] == [str(tmp_path / "extra.csv")]
 

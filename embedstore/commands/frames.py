@@ -163,7 +163,7 @@ def train_frames(
     if len(items) < 2:
         train, val = items, []
     n_orig = len(train)
-    train = add_extra_items(train, extra, fz, cache=cache)
+    train = add_extra_items(train, extra, fz, held_out=val, cache=cache)
     log = None if json_out else (lambda s: err.print(s, markup=False))
     res = train_frame_model(train, config=cfg, val_items=val or None, log=log)
     report = {

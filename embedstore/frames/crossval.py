@@ -37,8 +37,9 @@ def cross_validate(
     ----------
     extra_items : list of FrameItem, optional
         Extra training audio (longer excerpts, tempo/velocity variants) grouped by piece like ``items``: a fold
-        trains on the extras of its inner *training* pieces only, never on those of its test pieces nor of its
-        inner validation pieces (the validation split holds ``items`` only). Never scored.
+        trains on the extras of its inner *training* pieces, never on those of its test pieces nor of its inner
+        validation pieces (the validation split holds ``items`` only), and on those of pieces outside ``items``
+        (e.g. a synthetic collection), which no fold tests. Never scored.
     blend_with : dict, optional
         Another tracker's ``beat`` / ``downbeat`` activations per item key (same frame grid): each fold also
         scores :func:`embedstore.frames.ensemble.blend` of ours and those, the weight chosen on the inner
@@ -73,8 +74,8 @@ def cross_validate(
         train, val = split_train_val(train_all, val_fraction=cfg.val_fraction, seed=seed + f)
         n_orig = len(train)
         if extra_items:
-            keep = {it.group for it in train}
-            train = train + [e for e in extra_items if e.group in keep]
+            held_out = set(groups.tolist()) - {it.group for it in train}  # test + inner validation pieces
+            train = train + [e for e in extra_items if e.group not in held_out]
         res = train_frame_model(train, config=cfg, val_items=val)
         n_params = count_parameters(res.model)
         dyn_model = None

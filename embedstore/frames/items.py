@@ -142,12 +142,19 @@ def split_train_val(items: list[FrameItem], *, val_fraction: float, seed: int):
     return [items[i] for i in tr], [items[i] for i in va]
 
 
-def add_extra_items(train: list[FrameItem], manifests, featurizer, *, cache: bool = True) -> list[FrameItem]:
-    """``train`` plus the clips of the extra manifests (e.g. ``bench/frames_renders.py``'s longer excerpts and
-    tempo / velocity variants) whose piece (group) is among ``train``'s: extras of validation or test pieces never
-    enter training."""
-    keep = {it.group for it in train}
+def add_extra_items(
+    train: list[FrameItem],
+    manifests,
+    featurizer,
+    *,
+    held_out: list[FrameItem] | None = None,
+    cache: bool = True,
+) -> list[FrameItem]:
+    """``train`` plus the clips of the extra manifests (e.g. ``bench/frames_renders.py``'s longer excerpts, tempo /
+    velocity variants and synthetic pieces) except those of a ``held_out`` item's piece (group): extras of
+    validation or test pieces never enter training; those of ``train``'s pieces and of other pieces do."""
+    drop = {it.group for it in held_out or ()}
     out = list(train)
     for m in manifests or ():
-        out += [it for it in load_items(m, featurizer, cache=cache) if it.group in keep]
+        out += [it for it in load_items(m, featurizer, cache=cache) if it.group not in drop]
     return out
