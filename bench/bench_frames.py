@@ -38,13 +38,16 @@ sys.path.insert(0, str(ROOT / "bench"))
 TASKS = ("beat", "downbeat", "dynamics", "change", "change_from_levels")
 
 
-def load_extra(spec: str, enc: str, groups: set, args: dict) -> list:
-    """Extra training items of the manifests in ``spec`` (comma-separated) whose piece is in ``groups``."""
+def load_extra(spec: str, enc: str, held_out: set, args: dict) -> list:
+    """Extra training items of the manifests in ``spec`` (comma-separated), except those of a ``held_out`` piece:
+    extras of the data's other pieces and of pieces outside the data (e.g. ``bench/frames_synth.py``) are kept."""
     from frames_data import bench_items
 
     out = []
     for m in (x.strip() for x in spec.split(",") if x.strip()):
-        out += [it for it in bench_items(m, enc, num_models=args["madmom_models"]) if it.group in groups]
+        out += [
+            it for it in bench_items(m, enc, num_models=args["madmom_models"]) if it.group not in held_out
+        ]
     return out
 
 
@@ -90,7 +93,9 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> list[tuple[dict
     if use_extra:
         if not args.get("train_extra"):
             raise SystemExit(f"model {spec!r} needs --train-extra")
-        extra = load_extra(args["train_extra"], enc, {it.group for it in items}, args)
+        extra = load_extra(
+            args["train_extra"], enc, set(), args
+        )  # each fold drops its held-out pieces' extras
     dim = items[0].features.shape[1]
     t_feat = time.perf_counter() - t0
     tag = f"[{enc} {spec}]"
@@ -382,8 +387,8 @@ def train_final(manifest: str, row: dict, args: dict, out: str) -> dict:
     cfg = TrainConfig(**{k: v for k, v in row["config"].items() if k != "lr"}, lr=row["config"]["lr"])
     train, val = split_train_val(items, val_fraction=cfg.val_fraction, seed=cfg.seed)
     n_orig = len(train)
-    if row.get("train_extra"):  # extras of the training pieces only (the validation pieces stay unseen)
-        train = train + load_extra(row["train_extra"], enc, {it.group for it in train}, args)
+    if row.get("train_extra"):  # never the extras of a validation piece (the validation pieces stay unseen)
+        train = train + load_extra(row["train_extra"], enc, {it.group for it in val}, args)
     res = train_frame_model(train, config=cfg, val_items=val)
     parts = enc.split("+")
     kw = {"num_models": args["madmom_models"]} if "madmom" in parts and args["madmom_models"] != 8 else {}
@@ -462,7 +467,8 @@ def main(argv=None) -> int:
         "--train-extra",
         default=None,
         help="extra training manifests (comma-separated; bench/frames_renders.py) used by the models named "
-        "KIND:extra in --models (e.g. linear:extra); a fold uses only the extras of its inner training pieces",
+        "KIND:extra in --models (e.g. linear:extra); a fold never uses the extras of its test or inner validation "
+        "pieces (those of pieces outside the data, e.g. bench/frames_synth.py, train every fold)",
     )
     ap.add_argument(
         "--blend-madmom",

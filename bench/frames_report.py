@@ -77,7 +77,8 @@ def markdown(out: dict) -> str:
             "Our models: trained per fold on the hours of audio given in the table (mean over folds; the "
             "original 30 s clips of the fold's training pieces less the inner validation pieces (20 %, original "
             "clips only: early stopping, thresholds, the decoder's tempo range / penalty, the blend weight), plus, "
-            f"for `+ extra audio`, the extra excerpts of those same pieces: {ours[-1].get('train_extra') or '-'}); "
+            "for `+ extra audio`, the extra clips of those same pieces and of pieces outside the data (e.g. "
+            f"synthetic ones; never a test or validation piece's): {ours[-1].get('train_extra') or '-'}); "
             f"decoder `{ours[0].get('decoder', 'dbn')}`; "
             f"settings: "
             + ", ".join(
