@@ -25,8 +25,8 @@ def train_frames(
         typer.Option(
             "--extra",
             help="Extra training manifest (repeatable; e.g. longer excerpts and tempo/velocity variants written by "
-            "bench/frames_renders.py): its clips of the training pieces are added to training, never to the "
-            "validation split.",
+            "bench/frames_renders.py, synthetic pieces by bench/frames_synth.py): its clips are added to training, "
+            "except those of the validation split's pieces.",
         ),
     ] = None,
     out: Annotated[

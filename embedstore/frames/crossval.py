@@ -1,8 +1,8 @@
 """Grouped cross-validation of the frame models: folds by piece, inner validation split, pooled metrics with CIs.
 
 :func:`cross_validate` trains one model per fold with :func:`embedstore.frames.train.train_frame_model` (extra
-training items of the fold's training pieces only; never a test piece's) and scores the held-out clips with
-:func:`embedstore.frames.evaluate.evaluate_clips`.
+training items of the fold's training pieces and of pieces outside the data; never a test or validation piece's)
+and scores the held-out clips with :func:`embedstore.frames.evaluate.evaluate_clips`.
 """
 
 from __future__ import annotations
