@@ -183,11 +183,17 @@ def main(argv=None) -> int:
         out = build(
             src, cache_dir() / "frames_train" / a.name, parse_plan(a.plan), seed=a.seed, per_piece=a.per_piece
         )
-    with open(out, newline="") as f:
-        hours = sum(float(r["dur"]) for r in csv.DictReader(f)) / 3600
-    print(f"{out}: {hours:.2f} h", flush=True)
-    if not a.no_render:
-        render(out, jobs=a.jobs)
+    return finish(out, jobs=a.jobs, no_render=a.no_render)
+
+
+def finish(manifest, *, jobs: int, no_render: bool, describe=None) -> int:
+    """Print the manifest's hours (and ``describe(rows)`` when given), then render its missing audio."""
+    with open(manifest, newline="") as f:
+        rows = list(csv.DictReader(f))
+    hours = sum(float(r["dur"]) for r in rows) / 3600
+    print(f"{manifest}: {len(rows)} clips, {hours:.2f} h{describe(rows) if describe else ''}", flush=True)
+    if not no_render:
+        render(manifest, jobs=jobs)
     return 0
 
 

@@ -22,7 +22,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import sys
@@ -34,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from frames_renders import render, write_manifest  # noqa: E402
+from frames_renders import finish, write_manifest  # noqa: E402
 
 #: Silence after the last note end, seconds (the soundfont's release).
 TAIL_S = 1.5
@@ -125,16 +124,12 @@ def main(argv=None) -> int:
         tempo=(lo, hi),
         seed=a.seed,
     )
-    with open(out, newline="") as f:
-        rows = list(csv.DictReader(f))
-    hours = sum(float(r["dur"]) for r in rows) / 3600
-    meters = {
-        m: sum(r["beats_per_bar"] == m for r in rows) for m in sorted({r["beats_per_bar"] for r in rows})
-    }
-    print(f"{out}: {len(rows)} performances, {hours:.2f} h, beats per bar: {meters}", flush=True)
-    if not a.no_render:
-        render(out, jobs=a.jobs)
-    return 0
+
+    def meters(rows) -> str:
+        bpb = sorted({r["beats_per_bar"] for r in rows})
+        return f", beats per bar: { {m: sum(r['beats_per_bar'] == m for r in rows) for m in bpb} }"
+
+    return finish(out, jobs=a.jobs, no_render=a.no_render, describe=meters)
 
 
 if __name__ == "__main__":
