@@ -93,9 +93,8 @@ def run_combo(manifest: str, enc: str, kind: str, args: dict) -> list[tuple[dict
     if use_extra:
         if not args.get("train_extra"):
             raise SystemExit(f"model {spec!r} needs --train-extra")
-        extra = load_extra(
-            args["train_extra"], enc, set(), args
-        )  # each fold drops its held-out pieces' extras
+        # all extras: each fold drops those of its test and inner validation pieces (cross_validate)
+        extra = load_extra(args["train_extra"], enc, set(), args)
     dim = items[0].features.shape[1]
     t_feat = time.perf_counter() - t0
     tag = f"[{enc} {spec}]"

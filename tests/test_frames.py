@@ -385,7 +385,7 @@ def test_long_inputs_are_predicted_in_chunks_without_seams():
         np.testing.assert_allclose(chunked[k], whole[k], atol=1e-4)
 
 
-def test_extra_training_audio_only_from_inner_training_pieces(synth_items):
+def test_extra_training_audio_never_from_held_out_pieces(synth_items):
     from dataclasses import replace
 
     from embedstore.frames.crossval import cross_validate
